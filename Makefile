@@ -1,0 +1,36 @@
+# phxgo: the two commands a newcomer needs are `make demo` and `make test`.
+GO        ?= go
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+STATICCHECK_VERSION ?= 2025.1.1
+JS_DIR    := testdata/js
+
+.PHONY: test vet js bench fuzz lint demo serve
+
+test: vet js
+	$(GO) test -race ./...
+
+vet:
+	$(GO) vet ./...
+
+# js installs the pinned official Phoenix JavaScript client used by the
+# golden-vector, presence and interop tests (needs node and npm).
+js: $(JS_DIR)/node_modules/.package-lock.json
+
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# fuzz runs every Fuzz target of every package for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
