@@ -2,7 +2,7 @@
 GO        ?= go
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
 .PHONY: test vet js bench fuzz lint demo serve
