@@ -18,9 +18,8 @@ const (
 )
 
 // scanField checks the value at b[i] and records it as a header field.
-// Strings and, when numeric is true, numbers are allowed; null is allowed
-// when nullable is true.
-func scanField(b []byte, i int, nullable, numeric bool, name string) (field, int, error) {
+// Strings and null are allowed, and numbers when numeric is true (refs).
+func scanField(b []byte, i int, numeric bool, name string) (field, int, error) {
 	if i >= len(b) {
 		return field{}, 0, malformedAt(i, "missing "+name)
 	}
@@ -31,7 +30,10 @@ func scanField(b []byte, i int, nullable, numeric bool, name string) (field, int
 			return field{}, 0, err
 		}
 		return field{start: i, end: end, kind: fString, escaped: esc}, end, nil
-	case c == 'n' && nullable:
+	case c == 'n':
+		// A null topic or event is read as "": Phoenix echoes a client's
+		// null topic in its "unmatched topic" reply.
+
 		end, err := scanLiteral(b, i, "null")
 		if err != nil {
 			return field{}, 0, err

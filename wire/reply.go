@@ -48,7 +48,7 @@ func ParseReply(m *Message) (Reply, error) {
 			i = skipWS(b, i+1)
 			switch string(key) {
 			case "status":
-				if status, i, err = scanField(b, i, false, false, "status"); err != nil {
+				if status, i, err = scanField(b, i, false, "status"); err != nil {
 					return Reply{}, err
 				}
 			case "response":

@@ -24,7 +24,7 @@ func decodeArray(b []byte) (Message, error) {
 			}
 		}
 		ref := k < 2
-		if fs[k], i, err = scanField(b, i, ref, ref, name); err != nil {
+		if fs[k], i, err = scanField(b, i, ref, name); err != nil {
 			return Message{}, err
 		}
 	}

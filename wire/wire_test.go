@@ -22,6 +22,7 @@ func TestDecodeServerV2Text(t *testing.T) {
 		{"escapes", `["\u0031","a\"b","r\u00e9\ud83d\ude00","\n",""]`, sp("1"), sp(`a"b`), "ré😀", "\n", `""`},
 		{"six elements", `["1","1","t","e",{},"extra"]`, sp("1"), sp("1"), "t", "e", `{}`},
 		{"empty strings", `["","","","",{}]`, sp(""), sp(""), "", "", `{}`},
+		{"null topic", `[null,"1",null,null,{}]`, nil, sp("1"), "", "", `{}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,7 +66,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"not json", wire.V2, wire.Text, `this is not json`, wire.ErrMalformed},
 		{"object on v2", wire.V2, wire.Text, `{"topic":"t"}`, wire.ErrFieldType},
 		{"four elements", wire.V2, wire.Text, `["1","1","t","e"]`, wire.ErrArity},
-		{"null topic", wire.V2, wire.Text, `[null,"1",null,"e",{}]`, wire.ErrFieldType},
+		{"object topic", wire.V2, wire.Text, `[null,"1",{},"e",{}]`, wire.ErrFieldType},
 		{"numeric event", wire.V2, wire.Text, `[null,"1","t",123,{}]`, wire.ErrFieldType},
 		{"bool ref", wire.V2, wire.Text, `[true,"1","t","e",{}]`, wire.ErrFieldType},
 		{"invalid utf8", wire.V2, wire.Text, "[\"\xff\xfe\"]", wire.ErrInvalidUTF8},
