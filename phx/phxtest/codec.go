@@ -1,0 +1,288 @@
+package phxtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The server keeps refs, join refs and topics as the raw JSON the client
+// sent. Phoenix echoes them as terms, so a numeric ref comes back as a
+// number and a null topic as null; a string type would lose both.
+var jsonNull = json.RawMessage("null")
+
+// errFrame is the socket-crashing decode error (close 1011).
+var errFrame = errors.New("phxtest: malformed client frame")
+
+// inFrame is one decoded client frame.
+type inFrame struct {
+	joinRef json.RawMessage // raw JSON, never nil
+	ref     json.RawMessage
+	topic   json.RawMessage
+	event   json.RawMessage
+	payload []byte // JSON text, or raw bytes when binary
+	binary  bool
+	data    []byte // the frame as received
+}
+
+func (f *inFrame) topicString() (string, bool) { return rawString(f.topic) }
+func (f *inFrame) eventString() (string, bool) { return rawString(f.event) }
+
+// rawString returns the Go string of a raw JSON string.
+func rawString(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// quote encodes s as a JSON string without HTML escaping, as Jason does.
+func quote(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return unescapeSeparators(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
+// refText is the text of a raw ref for binary frames, whose fields are
+// bytes: a string ref gives its content, a number its literal, null "".
+func refText(raw json.RawMessage) string {
+	if s, ok := rawString(raw); ok {
+		return s
+	}
+	if len(raw) == 0 || bytes.Equal(raw, jsonNull) {
+		return ""
+	}
+	return string(raw)
+}
+
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return jsonNull
+	}
+	return raw
+}
+
+// decodeText decodes a text frame for serializer vsn.
+func decodeText(vsn string, data []byte) (inFrame, error) {
+	f := inFrame{data: data}
+	if vsn == vsn1 {
+		var obj struct {
+			Topic   json.RawMessage `json:"topic"`
+			Event   json.RawMessage `json:"event"`
+			Payload json.RawMessage `json:"payload"`
+			Ref     json.RawMessage `json:"ref"`
+			JoinRef json.RawMessage `json:"join_ref"`
+		}
+		if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
+			return f, errFrame
+		}
+		if err := json.Unmarshal(data, &obj); err != nil {
+			return f, fmt.Errorf("%w: %v", errFrame, err)
+		}
+		f.topic, f.event, f.payload = orNull(obj.Topic), orNull(obj.Event), orNull(obj.Payload)
+		f.ref, f.joinRef = orNull(obj.Ref), orNull(obj.JoinRef)
+		return f, nil
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal(data, &arr); err != nil {
+		return f, fmt.Errorf("%w: %v", errFrame, err)
+	}
+	// Phoenix matches [join_ref, ref, topic, event, payload | _]: extra
+	// elements are ignored, fewer crash the socket.
+	if len(arr) < 5 {
+		return f, errFrame
+	}
+	f.joinRef, f.ref, f.topic, f.event, f.payload = arr[0], arr[1], arr[2], arr[3], arr[4]
+	return f, nil
+}
+
+// decodeBinary decodes a V2 binary client push (kind 0):
+// kind, len(join_ref), len(ref), len(topic), len(event), fields, data.
+func decodeBinary(vsn string, data []byte) (inFrame, error) {
+	f := inFrame{data: data, binary: true}
+	if vsn == vsn1 || len(data) < 5 || data[0] != 0 {
+		return f, errFrame
+	}
+	n := 5 + int(data[1]) + int(data[2]) + int(data[3]) + int(data[4])
+	if len(data) < n {
+		return f, errFrame
+	}
+	p := 5
+	field := func(l byte) []byte { s := data[p : p+int(l)]; p += int(l); return s }
+	f.joinRef = quote(string(field(data[1])))
+	f.ref = quote(string(field(data[2])))
+	f.topic = quote(string(field(data[3])))
+	f.event = quote(string(field(data[4])))
+	f.payload = data[n:]
+	return f, nil
+}
+
+// outFrame is one server frame before serialisation.
+type outFrame struct {
+	joinRef, ref, topic json.RawMessage
+	event               string
+	payload             []byte // JSON, or bytes when binary
+	binary              bool
+	status              string // binary replies only
+
+	// raw frames and close requests bypass the serializer
+	raw      bool
+	rawOp    int
+	rawData  []byte
+	close    bool
+	code     int
+	reason   string
+	abrupt   bool
+	isHBeat  bool // a heartbeat reply, for fault filtering
+	isReply  bool
+	joinRply bool
+}
+
+// encode serialises f for vsn; it returns the opcode and bytes.
+func encode(vsn string, f *outFrame) (int, []byte) {
+	if f.raw {
+		return f.rawOp, f.rawData
+	}
+	if f.binary {
+		return opBinary, encodeBinary(f)
+	}
+	var b bytes.Buffer
+	if vsn == vsn1 {
+		b.WriteString(`{"event":`)
+		b.Write(quote(f.event))
+		b.WriteString(`,"payload":`)
+		b.Write(orNull(f.payload))
+		b.WriteString(`,"ref":`)
+		b.Write(orNull(f.ref))
+		b.WriteString(`,"topic":`)
+		b.Write(orNull(f.topic))
+		b.WriteByte('}')
+		return opText, b.Bytes()
+	}
+	b.WriteByte('[')
+	b.Write(orNull(f.joinRef))
+	b.WriteByte(',')
+	b.Write(orNull(f.ref))
+	b.WriteByte(',')
+	b.Write(orNull(f.topic))
+	b.WriteByte(',')
+	b.Write(quote(f.event))
+	b.WriteByte(',')
+	b.Write(orNull(f.payload))
+	b.WriteByte(']')
+	return opText, b.Bytes()
+}
+
+// encodeBinary writes the three server kinds: push (0, no ref field),
+// reply (1, status in the header) and broadcast (2, no refs at all).
+func encodeBinary(f *outFrame) []byte {
+	topic := refText(f.topic)
+	var b []byte
+	short := func(s string) string {
+		if len(s) > 255 {
+			return s[:255] // Phoenix would raise; a test server truncates
+		}
+		return s
+	}
+	switch {
+	case f.event == eventReply:
+		jr, ref, st := short(refText(f.joinRef)), short(refText(f.ref)), short(f.status)
+		topic = short(topic)
+		b = append(b, 1, byte(len(jr)), byte(len(ref)), byte(len(topic)), byte(len(st)))
+		b = append(b, jr...)
+		b = append(b, ref...)
+		b = append(b, topic...)
+		b = append(b, st...)
+	case len(f.joinRef) == 0 || bytes.Equal(f.joinRef, jsonNull):
+		ev := short(f.event)
+		topic = short(topic)
+		b = append(b, 2, byte(len(topic)), byte(len(ev)))
+		b = append(b, topic...)
+		b = append(b, ev...)
+	default:
+		jr, ev := short(refText(f.joinRef)), short(f.event)
+		topic = short(topic)
+		b = append(b, 0, byte(len(jr)), byte(len(topic)), byte(len(ev)))
+		b = append(b, jr...)
+		b = append(b, topic...)
+		b = append(b, ev...)
+	}
+	return append(b, f.payload...)
+}
+
+// replyPayload builds {"response":R,"status":S}; keys sorted as Jason's.
+func replyPayload(status string, response json.RawMessage) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"response":`)
+	b.Write(orNull(response))
+	b.WriteString(`,"status":`)
+	b.Write(quote(status))
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// marshal encodes v the way Phoenix's Jason would: no HTML escaping and
+// U+2028/U+2029 raw. json.RawMessage values pass through compacted.
+func marshal(v any) (json.RawMessage, error) {
+	if v == nil {
+		return jsonNull, nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return unescapeSeparators(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
+}
+
+// Canonical re-encodes a JSON value the way a Phoenix server does when it
+// echoes a decoded payload: object keys sorted, escapes such as \u00e9 and
+// \/ written as plain UTF-8, HTML characters and U+2028/U+2029 unescaped,
+// number literals kept. Invalid JSON is returned unchanged.
+func Canonical(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return raw
+	}
+	out, err := marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// unescapeSeparators turns encoding/json's \u2028 and \u2029 escapes back
+// into raw characters, skipping escaped backslashes.
+func unescapeSeparators(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u202`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && (string(b[i+2:i+6]) == "2028" || string(b[i+2:i+6]) == "2029") {
+			r, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
+			out = utf8.AppendRune(out, rune(r))
+			i += 5
+			continue
+		}
+		out = append(out, b[i], b[i+1])
+		i++
+	}
+	return out
+}

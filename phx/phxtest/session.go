@@ -1,0 +1,221 @@
+package phxtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+)
+
+// sessionMsg is what a session goroutine handles; a sealed sum type.
+type sessionMsg interface{ sessionMsg() }
+
+type msgFrame struct{ f inFrame }
+type msgExit struct {
+	p      *chanProc
+	reason Reason
+}
+type msgCrash struct {
+	topic string
+	done  chan error // capacity 1
+}
+
+func (msgFrame) sessionMsg() {}
+func (msgExit) sessionMsg()  {}
+func (msgCrash) sessionMsg() {}
+
+var (
+	unmatchedTopic   = replyPayload("error", json.RawMessage(`{"reason":"unmatched topic"}`))
+	okEmpty          = replyPayload("ok", json.RawMessage(`{}`))
+	tooManyChannels  = replyPayload("error", json.RawMessage(`{"reason":"too many channels"}`))
+	joinCrashed      = json.RawMessage(`{"reason":"join crashed"}`)
+	errChannelCrash  = errors.New("phxtest: channel crashed")
+	crashPayload17   = json.RawMessage(`{}`)
+	crashPayload18   = json.RawMessage(`{"reason":"channel_crash"}`)
+	phoenixTopicJSON = quote(topicPhoenix)
+)
+
+// session is the transport-independent core of a connection: it consumes
+// decoded client frames from c.inbox and emits frames into c.out. It owns
+// the channel table; channel goroutines report to it through c.inbox.
+type session struct {
+	c     *Conn
+	chans map[string]*chanProc
+	wg    sync.WaitGroup
+}
+
+// run serves the connection until its context ends, then stops every
+// channel and removes their subscriptions and presences.
+func (s *session) run() {
+	c := s.c
+	defer func() {
+		c.cancel()
+		s.wg.Wait()
+		for _, p := range s.chans {
+			s.detach(p)
+		}
+	}()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case m := <-c.inbox:
+			switch m := m.(type) {
+			case msgFrame:
+				s.handle(m.f)
+			case msgExit:
+				s.exited(m.p, m.reason)
+			case msgCrash:
+				p := s.chans[m.topic]
+				if p == nil {
+					m.done <- ErrNotJoined
+					continue
+				}
+				p.tell(c.ctx, chanMsg{crash: true})
+				m.done <- nil
+			}
+		}
+	}
+}
+
+func (s *session) emit(f *outFrame) { _ = s.c.enqueue(s.c.ctx, f) }
+
+func (s *session) unmatched(f *inFrame) {
+	s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: f.topic, event: eventReply, payload: unmatchedTopic, isReply: true})
+}
+
+func (s *session) handle(f inFrame) {
+	topic, topicOK := f.topicString()
+	event, eventOK := f.eventString()
+	switch {
+	case topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary:
+		if !s.c.effectiveFaults().IgnoreHeartbeats {
+			s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: phoenixTopicJSON, event: eventReply, payload: okEmpty, isHBeat: true, isReply: true})
+		}
+	case !topicOK:
+		s.unmatched(&f)
+	case eventOK && event == eventJoin && !f.binary:
+		s.join(f, topic)
+	case eventOK && event == eventLeave && s.chans[topic] == nil:
+		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty, isReply: true})
+	default:
+		p := s.chans[topic]
+		if p == nil || !p.tell(s.c.ctx, chanMsg{in: &f, leave: eventOK && event == eventLeave, badEvent: !eventOK}) {
+			s.unmatched(&f)
+		}
+	}
+}
+
+// join runs a channel's Join while the session waits, as a Phoenix socket
+// process does: frames that arrive meanwhile are handled after it.
+func (s *session) join(f inFrame, topic string) {
+	c := s.c
+	h := c.srv.route(topic)
+	if h == nil {
+		s.unmatched(&f)
+		return
+	}
+	old := s.chans[topic]
+	if old == nil && len(s.chans) >= c.srv.cfg.MaxChannels {
+		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: tooManyChannels, isReply: true})
+		return
+	}
+	if old != nil {
+		// Phoenix shuts the old channel down while the new one joins; its
+		// presence leaves before the new channel subscribes, and its
+		// phx_close comes after the new join's reply (fact 9).
+		delete(s.chans, topic)
+		s.detach(old)
+		old.stop(ReasonReplaced)
+	}
+	jr := f.joinRef
+	if string(orNull(jr)) == "null" {
+		jr = f.ref // the channel adopts the join's ref
+	}
+	p := newChanProc(c, h, topic, f.topic, jr)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run(f.payload)
+	}()
+	var res joinResult
+	select {
+	case res = <-p.joined:
+	case <-c.ctx.Done():
+		return
+	}
+	faults := c.effectiveFaults()
+	if d := faults.ReplyDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	status := "ok"
+	if !res.ok {
+		status = "error"
+	}
+	if !faults.DropJoinReplies {
+		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply,
+			payload: replyPayload(status, res.response), isReply: true, joinRply: true})
+	}
+	if old != nil {
+		s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
+	}
+	if !res.ok {
+		close(p.proceed) // lets the refused channel's goroutine end
+		return
+	}
+	s.chans[topic] = p
+	c.srv.pubsub.subscribe(p)
+	c.setJoined(topic, p.joinRef)
+	close(p.proceed)
+}
+
+// exited handles a channel that stopped by itself.
+func (s *session) exited(p *chanProc, reason Reason) {
+	if s.chans[p.topic] != p {
+		return // superseded by a duplicate join: already handled
+	}
+	delete(s.chans, p.topic)
+	s.detach(p)
+	payload := json.RawMessage("{}")
+	event := eventClose
+	if reason == ReasonCrash {
+		event, payload = eventError, crashPayload17
+		if s.c.srv.cfg.Phoenix18 {
+			payload = crashPayload18
+		}
+	}
+	s.emit(&outFrame{joinRef: p.joinRef, ref: p.joinRef, topic: p.topicRaw, event: event, payload: payload})
+}
+
+// detach unsubscribes p and removes its presences (broadcasting the leaves
+// to the other subscribers).
+func (s *session) detach(p *chanProc) {
+	s.c.srv.pubsub.unsubscribe(p)
+	s.c.srv.pres.untrackAll(p)
+	if jr, ok := s.c.joinRefRaw(p.topic); ok && string(jr) == string(p.joinRef) {
+		s.c.setJoined(p.topic, nil)
+	}
+}
+
+// startSession runs a session for c in the server's goroutine group.
+func startSession(c *Conn, wg *sync.WaitGroup) {
+	s := &session{c: c, chans: map[string]*chanProc{}}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.run()
+	}()
+}
+
+// deliver hands a decoded client frame to the session.
+func (c *Conn) deliver(ctx context.Context, f inFrame) error {
+	c.record(&f)
+	return c.toSession(ctx, msgFrame{f: f})
+}

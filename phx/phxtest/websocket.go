@@ -1,0 +1,144 @@
+package phxtest
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+const writeTimeout = 5 * time.Second
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		// Bandit answers a plain GET with 400 and a text body.
+		http.Error(w, "WebSocket upgrade required", http.StatusBadRequest)
+		return
+	}
+	sock, vsn, ok := s.connect(r, "websocket")
+	if !ok {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	ws, err := s.upgrade.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := newConn(s, "websocket", vsn, sock, r.URL.Query())
+	c.ws = ws
+	if !s.add(c) {
+		ws.Close()
+		close(c.done)
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxFrameSize)
+	ws.SetCloseHandler(func(code int, text string) error {
+		// Bandit answers every valid client close code with 1000.
+		c.sendClose(websocket.CloseNormalClosure)
+		return nil
+	})
+	ws.SetPingHandler(func(data string) error {
+		c.extendIdle()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+
+	var wg sync.WaitGroup
+	startSession(c, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.cancel()
+	ws.UnderlyingConn().Close()
+	wg.Wait()
+	ws.Close()
+	s.remove(c)
+	close(c.done)
+}
+
+func (c *Conn) extendIdle() {
+	if d := c.srv.cfg.IdleTimeout; d > 0 {
+		_ = c.ws.UnderlyingConn().SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// readLoop is the connection's only reader; it returns when the
+// connection ends, having chosen the close code Phoenix would send.
+func (c *Conn) readLoop() {
+	for {
+		if p := c.paused.Load(); p != nil {
+			select {
+			case <-*p:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if c.ctx.Err() == nil {
+			c.extendIdle()
+		}
+		op, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case c.ctx.Err() != nil:
+			case errors.As(err, &ne) && ne.Timeout():
+				c.terminate(websocket.CloseProtocolError, false) // Bandit's idle close: 1002
+			case errors.Is(err, websocket.ErrReadLimit):
+				c.closeCode.Store(websocket.CloseMessageTooBig) // gorilla sent the 1009
+				c.closeSent.Store(true)
+				c.terminate(0, true)
+			default:
+				c.terminate(0, true)
+			}
+			return
+		}
+		var f inFrame
+		if op == websocket.TextMessage {
+			if !utf8.Valid(data) {
+				c.terminate(websocket.CloseInvalidFramePayloadData, false)
+				return
+			}
+			f, err = decodeText(c.vsn, data)
+		} else {
+			f, err = decodeBinary(c.vsn, data)
+		}
+		if err != nil {
+			c.terminate(websocket.CloseInternalServerErr, false)
+			return
+		}
+		if c.deliver(c.ctx, f) != nil {
+			return
+		}
+	}
+}
+
+// writeLoop is the connection's only writer of data frames.
+func (c *Conn) writeLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case f := <-c.out:
+			op, data := encode(c.vsn, f)
+			if op == websocket.CloseMessage {
+				c.ws.WriteControl(op, data, time.Now().Add(time.Second))
+				continue
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := c.ws.WriteMessage(op, data); err != nil {
+				c.terminate(0, true)
+				return
+			}
+		}
+	}
+}
