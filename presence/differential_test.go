@@ -1,0 +1,160 @@
+package presence_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/presence"
+)
+
+var (
+	diffEvents = flag.Int("presence.events", 10000, "messages in the differential test against the JavaScript Presence")
+	diffSeed   = flag.Uint64("presence.seed", 0, "seed of the differential test (0: from the clock)")
+)
+
+// jsResult is what testdata/js/presence_diff.mjs prints after each message,
+// and what the Go side is turned into for the comparison.
+type jsResult struct {
+	Events  []any `json:"events"`
+	State   []any `json:"state"`
+	Pending int   `json:"pending"`
+}
+
+// TestDifferentialJS feeds the same random message sequences to a Machine
+// and to the official JavaScript Presence (npm phoenix, in node, one process
+// for the whole run) and requires, after every message, the same list of
+// keys and presences in the same order, the same onJoin / onLeave / onSync
+// calls with the same arguments in the same order, and the same number of
+// diffs waiting for a state.
+func TestDifferentialJS(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH; the differential test needs it")
+	}
+	seed := *diffSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d, %d messages (rerun with -presence.seed=%d)", seed, *diffEvents, seed)
+
+	// One generator per segment, so runs start from an empty Presence now
+	// and then; segment i uses seed+i.
+	const segment = 500
+	var (
+		in   bytes.Buffer
+		msgs []genMsg // nil entries mark a reset
+	)
+	enc := json.NewEncoder(&in)
+	var g *gen
+	for i := 0; i < *diffEvents; i++ {
+		if i%segment == 0 {
+			g = newGen(seed + uint64(i/segment))
+			if i > 0 {
+				_ = enc.Encode(map[string]any{"op": "reset"})
+				msgs = append(msgs, genMsg{})
+			}
+		}
+		m := g.next()
+		var jr any
+		if m.JoinRef != "" {
+			jr = m.JoinRef
+		}
+		_ = enc.Encode(map[string]any{"op": "msg", "event": m.Event, "joinRef": jr, "raw": m.Raw})
+		msgs = append(msgs, m)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("..", "testdata", "js", "presence_diff.mjs"))
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node presence_diff.mjs: %v\n%s", err, stderr.String())
+	}
+	jsTime := time.Since(start)
+
+	start = time.Now()
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 64<<20)
+	m := presence.NewMachine(presence.Options{})
+	for i, msg := range msgs {
+		if !sc.Scan() {
+			t.Fatalf("message %d: node printed only %d lines", i, i)
+		}
+		var want jsResult
+		if err := json.Unmarshal(sc.Bytes(), &want); err != nil {
+			t.Fatalf("message %d: node line: %v", i, err)
+		}
+		var evs []presence.Event
+		if msg.Event == "" {
+			m = presence.NewMachine(presence.Options{})
+		} else {
+			evs, err = m.Apply(presence.Input{Event: msg.Event, Payload: json.RawMessage(msg.Raw), JoinRef: msg.JoinRef})
+			if err != nil {
+				t.Fatalf("message %d: %v\n%s", i, err, msg.Raw)
+			}
+		}
+		got := goResult(t, m, evs)
+		if !reflect.DeepEqual(got, want) {
+			gb, _ := json.Marshal(got)
+			t.Fatalf("message %d (seed %d) differs from the JavaScript Presence\nevent %s join_ref %q payload %s\nGo: %s\nJS: %s",
+				i, seed, msg.Event, msg.JoinRef, msg.Raw, gb, sc.Bytes())
+		}
+	}
+	t.Logf("%d messages agree; node %v, Go fold and comparison %v", len(msgs), jsTime, time.Since(start))
+}
+
+// goResult renders the Machine's events and state the way the node script
+// does, through JSON, so that both sides compare as the same Go values.
+func goResult(t *testing.T, m *presence.Machine, evs []presence.Event) jsResult {
+	t.Helper()
+	type row = []any
+	var r struct {
+		Events  []row `json:"events"`
+		State   []row `json:"state"`
+		Pending int   `json:"pending"`
+	}
+	r.Events = []row{}
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case presence.Join:
+			var cur any
+			if ev.Current != nil {
+				cur = *ev.Current
+			}
+			r.Events = append(r.Events, row{"join", ev.Key, cur, ev.New})
+		case presence.Leave:
+			r.Events = append(r.Events, row{"leave", ev.Key, ev.Current, ev.Left})
+		case presence.Sync:
+			r.Events = append(r.Events, row{"sync"})
+		default:
+			t.Fatalf("unexpected event %T", ev)
+		}
+	}
+	r.State = []row{}
+	for _, kp := range m.List() {
+		r.State = append(r.State, row{kp.Key, kp.Presence})
+	}
+	r.Pending = m.Pending()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out jsResult
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return out
+}
