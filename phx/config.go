@@ -1,0 +1,209 @@
+package phx
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gorilla/websocket"
+)
+
+// Overflow is what a subscription does when its buffer is full.
+type Overflow int
+
+const (
+	// DropNewest discards the message that does not fit, counts it and
+	// reports a SlowConsumer status (the default; nats.go's model).
+	DropNewest Overflow = iota
+	// DropOldest discards the oldest buffered message to make room.
+	DropOldest
+	// CloseWithError ends the subscription with ErrSlowConsumer.
+	CloseWithError
+	// Block makes the socket wait for the consumer. It stalls every topic
+	// of the socket and its heartbeats while it waits (a stuck consumer
+	// then causes a heartbeat timeout and a reconnect); use it only when the
+	// consumer is known to keep up.
+	Block
+)
+
+// Config configures a Socket. The zero value works: every field's doc says
+// what zero means. Connect copies it, so changing it afterwards has no effect.
+// Function fields are called from the socket's goroutine on every connection
+// attempt and must not block for long.
+type Config struct {
+	// Params are sent as query parameters on every connect.
+	Params url.Values
+	// ParamsFunc, if set, is called on every connect; its values are added to
+	// Params (for tokens that expire).
+	ParamsFunc func() url.Values
+	// Vsn is the serializer version: "2.0.0" (zero) or "1.0.0".
+	Vsn string
+	// Header is sent with the WebSocket upgrade request.
+	Header http.Header
+	// AuthToken, if not empty, is sent in Sec-WebSocket-Protocol as Phoenix
+	// 1.8 expects ("phoenix", "base64url.bearer.phx.<token>").
+	AuthToken string
+	// AuthTokenFunc, if set, is called on every connect and wins over AuthToken.
+	AuthTokenFunc func() string
+	// Dialer dials the WebSocket (TLS, proxy, buffer sizes). Zero: a copy of
+	// websocket.DefaultDialer. Ignored when Transport is set.
+	Dialer *websocket.Dialer
+	// Transport replaces the WebSocket transport (tests, other transports).
+	Transport Transport
+
+	// Timeout is the default push, join and leave timeout. Zero: 10 s
+	// (phoenix.js).
+	Timeout time.Duration
+	// HeartbeatInterval between a heartbeat reply and the next heartbeat.
+	// Zero: 30 s. Negative: no heartbeats.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a heartbeat may go unanswered before the
+	// connection is declared dead. Zero: HeartbeatInterval.
+	HeartbeatTimeout time.Duration
+	// Reconnect returns a fresh backoff for reconnecting; the socket owns the
+	// instance. Zero: phoenix.js's schedule (10, 50, 100, 150, 200, 250, 500,
+	// 1000, 2000 ms, then 5 s forever), with ReconnectJitter. A backoff that
+	// returns backoff.Stop ends the socket with the last connection error.
+	Reconnect func() backoff.BackOff
+	// ReconnectJitter randomises the default schedules by ± this fraction
+	// (0 to 1). Zero: none, as phoenix.js.
+	ReconnectJitter float64
+	// Rejoin returns a fresh backoff for rejoining a channel. Zero:
+	// phoenix.js's 1, 2, 5 s, then 10 s.
+	Rejoin func() backoff.BackOff
+	// ReconnectOnNormalClose reconnects after the server closes with 1000.
+	// Zero: no reconnect, like phoenix.js (the socket ends with a
+	// *CloseError). Other close codes and lost connections always reconnect.
+	ReconnectOnNormalClose bool
+	// RetryUnauthorized keeps reconnecting when the server refuses the
+	// upgrade with 401 or 403. Zero: the socket ends with the *DialError.
+	RetryUnauthorized bool
+
+	// PushBuffer bounds the pushes waiting for a channel to join. Zero: 100.
+	PushBuffer int
+	// SubscriptionBuffer is the default buffer of a subscription. Zero: 256.
+	SubscriptionBuffer int
+	// Overflow is the default overflow policy of subscriptions. Zero: DropNewest.
+	Overflow Overflow
+	// StatusBuffer bounds the Status stream; when it is full the oldest event
+	// is dropped. Zero: 64.
+	StatusBuffer int
+
+	// ReadLimit bounds an inbound frame in bytes. Zero: 16 MiB.
+	ReadLimit int64
+	// WriteTimeout bounds writing one frame. Zero: 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the close handshake; after it the connection is
+	// dropped. Close returns within about twice this. Zero: 500 ms.
+	CloseTimeout time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	d.Header = d.Header.Clone()
+	if d.Params != nil {
+		p := make(url.Values, len(d.Params))
+		for k, v := range d.Params {
+			p[k] = append([]string(nil), v...)
+		}
+		d.Params = p
+	}
+	if d.Timeout <= 0 {
+		d.Timeout = 10 * time.Second
+	}
+	if d.HeartbeatInterval == 0 {
+		d.HeartbeatInterval = 30 * time.Second
+	}
+	if d.HeartbeatTimeout <= 0 {
+		d.HeartbeatTimeout = d.HeartbeatInterval
+	}
+	if d.ReconnectJitter < 0 {
+		d.ReconnectJitter = 0
+	}
+	if d.ReconnectJitter > 1 {
+		d.ReconnectJitter = 1
+	}
+	if d.Reconnect == nil {
+		j := d.ReconnectJitter
+		d.Reconnect = func() backoff.BackOff { return newSteps(reconnectSteps, j) }
+	}
+	if d.Rejoin == nil {
+		j := d.ReconnectJitter
+		d.Rejoin = func() backoff.BackOff { return newSteps(rejoinSteps, j) }
+	}
+	if d.PushBuffer <= 0 {
+		d.PushBuffer = 100
+	}
+	if d.SubscriptionBuffer <= 0 {
+		d.SubscriptionBuffer = 256
+	}
+	if d.StatusBuffer <= 0 {
+		d.StatusBuffer = 64
+	}
+	if d.ReadLimit <= 0 {
+		d.ReadLimit = 16 << 20
+	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = 10 * time.Second
+	}
+	if d.CloseTimeout <= 0 {
+		d.CloseTimeout = 500 * time.Millisecond
+	}
+	if d.Transport == nil {
+		dl := websocket.DefaultDialer
+		if d.Dialer != nil {
+			dl = d.Dialer
+		}
+		cp := *dl
+		d.Transport = &wsTransport{dialer: &cp, readLimit: d.ReadLimit}
+	}
+	return d
+}
+
+// Option is a per-call option of Join, Push, Leave and Subscribe.
+type Option interface{ apply(*callOpts) }
+
+type callOpts struct {
+	timeout  time.Duration
+	buffer   int
+	overflow Overflow
+	hasOver  bool
+}
+
+type optFunc func(*callOpts)
+
+func (f optFunc) apply(o *callOpts) { f(o) }
+
+// WithTimeout sets the timeout of one Join, Push or Leave, counted from the
+// call (Config.Timeout by default). The call's ctx may end it earlier.
+func WithTimeout(d time.Duration) Option {
+	return optFunc(func(o *callOpts) { o.timeout = d })
+}
+
+// WithBuffer sets one subscription's buffer size.
+func WithBuffer(n int) Option { return optFunc(func(o *callOpts) { o.buffer = n }) }
+
+// WithOverflow sets one subscription's overflow policy.
+func WithOverflow(p Overflow) Option {
+	return optFunc(func(o *callOpts) { o.overflow, o.hasOver = p, true })
+}
+
+func (s *Socket) callOpts(opts []Option) callOpts {
+	o := callOpts{timeout: s.cfg.Timeout, buffer: s.cfg.SubscriptionBuffer, overflow: s.cfg.Overflow}
+	for _, op := range opts {
+		if op != nil {
+			op.apply(&o)
+		}
+	}
+	if o.timeout <= 0 {
+		o.timeout = s.cfg.Timeout
+	}
+	if o.buffer <= 0 {
+		o.buffer = s.cfg.SubscriptionBuffer
+	}
+	return o
+}

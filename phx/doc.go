@@ -1,0 +1,77 @@
+// Package phx is a client for Phoenix Channels, the real-time protocol of
+// the Elixir Phoenix framework.
+//
+// # Start here
+//
+//	sock, err := phx.Connect(ctx, "ws://localhost:4000/socket", &phx.Config{Params: url.Values{"token": {t}}})
+//	if err != nil { ... }
+//	defer sock.Close()
+//
+//	ch := sock.Channel("room:lobby", map[string]any{"user": "ann"})
+//	sub := ch.Subscribe("new_msg") // before Join: nothing is missed
+//	defer sub.Close()
+//	if _, err := ch.Join(ctx); err != nil { ... }
+//
+//	reply, err := ch.Push(ctx, "new_msg", map[string]any{"body": "hi"})
+//	for m := range sub.C() { ... m.Event, m.Payload (raw JSON) ... }
+//
+// There are no callbacks: events arrive on Go channels (Subscription.C,
+// Socket.Status) or iterators (Channel.Events, EventsAs), and requests are
+// blocking calls with a context (Join, Push, Leave, Ping).
+//
+// # Behaviour
+//
+// phx does what the official JavaScript client (phoenix.js) does where the
+// protocol leaves a choice: heartbeats every 30 s, reconnects on the schedule
+// 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms then every 5 s, rejoins on
+// 1, 2, 5 then 10 s, rejoins every channel at once after a reconnect, buffers
+// pushes made while joining, and drops frames of an earlier join session.
+// Where it differs, it is on purpose:
+//
+//   - A first join refused by the server ends the channel with the server's
+//     response instead of retrying forever. A rejoin refused later (a token
+//     that expired while offline) is retried and reported.
+//   - A server close with code 1000 ends the socket (as phoenix.js), unless
+//     Config.ReconnectOnNormalClose; an upgrade refused with 401/403 ends it
+//     too, unless Config.RetryUnauthorized. Other losses always reconnect.
+//   - Pushes sent on a connection that dropped resolve with ErrDisconnected
+//     at once rather than waiting for their timeout.
+//   - Every buffer is bounded and says what happens when it is full.
+//
+// # Promises
+//
+//   - P1 Delivery: server messages are delivered at most once per join
+//     session and never replayed across reconnects; catching up is done with
+//     join params (for example a last_seen_id returned by a params func).
+//   - P2 Ordering: within a topic, messages reach a subscription in the order
+//     the socket read them.
+//   - P3 One outcome per push: every Push returns exactly once, with the
+//     reply, a *ReplyError, ErrTimeout, ErrDisconnected, ErrLeft, ErrClosed
+//     or ctx.Err(). A reply resolves only the push with its ref and join_ref.
+//   - P4 Push while joining: buffered (Config.PushBuffer, default 100, then
+//     ErrPushBufferFull), sent in order after the join; the timeout counts
+//     from the call and a timed-out buffered push is never sent.
+//   - P5 Stale generations: a frame whose join_ref is not the channel's
+//     current one is dropped and counted (Stats.Stale).
+//   - P6 Rejoin: after a reconnect every channel not left rejoins;
+//     subscriptions survive.
+//   - P7 Liveness: a heartbeat unanswered for Config.HeartbeatTimeout closes
+//     the connection and reconnects, so a dead connection is found within
+//     interval + timeout.
+//   - P8 Backpressure: the socket never blocks on a consumer (unless a
+//     subscription asks for Block); each subscription has a bounded buffer
+//     and an Overflow policy; drops are counted and reported as SlowConsumer.
+//   - P9 Lifecycle: Close, or cancelling Connect's context, stops every
+//     goroutine before Close returns, within a bound even on a blackholed
+//     connection; Close is idempotent and safe to call concurrently.
+//
+// # Architecture
+//
+// A socket is one actor (package actor): one goroutine owns the state of the
+// socket and of all its channels, so routing a frame is a map lookup and a
+// channel costs a few hundred bytes, not a goroutine. Each connection adds a
+// reader and a writer goroutine. The reader decodes only the envelope of
+// each frame (package wire) and hands frames to the actor in order; the
+// actor delivers them to subscriptions with non-blocking sends. Timeouts of
+// all pushes, joins and rejoins share one timer over a deadline heap.
+package phx

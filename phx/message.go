@@ -1,0 +1,50 @@
+package phx
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Message is one message from the server delivered to a subscription.
+//
+// Payload is raw: JSON text, or arbitrary bytes when Binary is set (a binary
+// frame). It is never decoded unless asked (Decode, EventsAs). The payload
+// belongs to the receiver; the library does not reuse it.
+type Message struct {
+	Topic   string
+	Event   string
+	Payload json.RawMessage
+	Binary  bool
+	// JoinRef is the join_ref of the channel's join session the message was
+	// received in, even for broadcasts, which carry none on the wire. A
+	// change of JoinRef marks a rejoin: presence state starts over.
+	JoinRef string
+	// Ref is the frame's ref; set only on replies in the socket-wide stream.
+	Ref string
+}
+
+// Decode decodes the JSON payload of m into a T.
+func Decode[T any](m Message) (T, error) {
+	var v T
+	if m.Binary {
+		return v, &DecodeError{Topic: m.Topic, Event: m.Event, Err: errors.New("binary payload")}
+	}
+	if err := json.Unmarshal(m.Payload, &v); err != nil {
+		return v, &DecodeError{Topic: m.Topic, Event: m.Event, Err: err}
+	}
+	return v, nil
+}
+
+// Reply is a push's reply: its status and the raw response (JSON, or bytes
+// when Binary).
+type Reply struct {
+	Status   string
+	Response json.RawMessage
+	Binary   bool
+}
+
+// Typed is a message with its payload decoded into a T.
+type Typed[T any] struct {
+	Message
+	Value T
+}

@@ -1,0 +1,130 @@
+package phx
+
+import "time"
+
+// State is the state of a Socket.
+type State int32
+
+const (
+	StateConnecting State = iota // dialing (the first time or after a drop)
+	StateConnected               // open
+	StateWaiting                 // disconnected, waiting to reconnect
+	StateClosed                  // closed for good
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateWaiting:
+		return "waiting"
+	case StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// ChannelState is the state of a Channel, with phoenix.js's names.
+type ChannelState int32
+
+const (
+	ChannelClosed ChannelState = iota
+	ChannelJoining
+	ChannelJoined
+	ChannelLeaving
+	ChannelErrored
+)
+
+func (s ChannelState) String() string {
+	switch s {
+	case ChannelClosed:
+		return "closed"
+	case ChannelJoining:
+		return "joining"
+	case ChannelJoined:
+		return "joined"
+	case ChannelLeaving:
+		return "leaving"
+	case ChannelErrored:
+		return "errored"
+	}
+	return "unknown"
+}
+
+// Status is one event of a socket's status stream (Socket.Status). It is one
+// of Connected, Disconnected, Reconnecting, Closed, Joined, Rejoining,
+// ChannelClosed and SlowConsumer.
+type Status interface{ isStatus() }
+
+// Connected: a connection opened.
+type Connected struct{ URL string }
+
+// Disconnected: a connection ended or a connection attempt failed. Code is
+// the close code (0 if none); Reconnect says whether a reconnect follows.
+type Disconnected struct {
+	Err       error
+	Code      int
+	Reconnect bool
+}
+
+// Reconnecting: the next connection attempt starts after Delay. Attempt
+// counts attempts since the last successful open, from 1.
+type Reconnecting struct {
+	Attempt int
+	Delay   time.Duration
+}
+
+// Closed: the socket stopped for good; Err is nil after Close.
+type Closed struct{ Err error }
+
+// Joined: a channel joined (or rejoined) with JoinRef.
+type Joined struct {
+	Topic   string
+	JoinRef string
+}
+
+// Rejoining: a channel errored (Err says why: phx_error, a refused or
+// timed-out join, a lost connection) and will rejoin after Delay; a Delay of
+// 0 means when the socket reconnects.
+type Rejoining struct {
+	Topic   string
+	Attempt int
+	Delay   time.Duration
+	Err     error
+}
+
+// ChannelEnded: a channel closed for good (left, refused, or closed by the
+// server).
+type ChannelEnded struct {
+	Topic string
+	Err   error
+}
+
+// SlowConsumer: a subscription on Topic dropped messages; Dropped is its
+// running total. Reported once per overflow episode, not per message.
+type SlowConsumer struct {
+	Topic   string
+	Dropped uint64
+	Err     error // ErrSlowConsumer
+}
+
+func (Connected) isStatus()    {}
+func (Disconnected) isStatus() {}
+func (Reconnecting) isStatus() {}
+func (Closed) isStatus()       {}
+func (Joined) isStatus()       {}
+func (Rejoining) isStatus()    {}
+func (ChannelEnded) isStatus() {}
+func (SlowConsumer) isStatus() {}
+
+// Stats are counters kept by a socket since it started.
+type Stats struct {
+	Received   uint64 // frames decoded
+	Stale      uint64 // frames dropped for a join_ref that is not current
+	Unrouted   uint64 // frames for a topic with no channel, or replies to no push
+	Malformed  uint64 // frames that could not be decoded
+	Dropped    uint64 // messages dropped by full subscriptions
+	Reconnects uint64 // connections opened after the first
+}

@@ -1,0 +1,139 @@
+package phx
+
+import (
+	"context"
+	"iter"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscription receives a channel's messages (or every message of a socket,
+// from Socket.Subscribe) into a bounded buffer.
+//
+// C is closed in the end, always: after Close (Err is then nil), when the
+// channel is left (ErrLeft), closed by the server or the socket (ErrClosed),
+// refused at its first join (*JoinError), or overflowed with the
+// CloseWithError policy (ErrSlowConsumer). Subscriptions survive rejoins and
+// reconnects. Messages arrive in the order the socket read them.
+//
+// Concurrency: all methods are safe for concurrent use. One goroutine
+// usually ranges over C.
+type Subscription struct {
+	c        chan Message
+	quit     chan struct{} // closed by Close, wakes a Block delivery
+	quitOnce sync.Once
+	err      atomic.Pointer[error]
+	dropped  atomic.Uint64
+
+	s        *Socket
+	cs       *chanState // nil for a socket-wide subscription
+	events   []string   // nil: all
+	overflow Overflow
+	topic    string
+
+	// Owned by the socket actor.
+	slow   bool // in an overflow episode
+	closed bool
+}
+
+// C is the receive side. It is closed when the subscription ends.
+func (sub *Subscription) C() <-chan Message { return sub.c }
+
+// Err says why C was closed; nil before it is and after Close.
+func (sub *Subscription) Err() error {
+	if p := sub.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Dropped counts the messages the overflow policy dropped.
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
+
+// Close ends the subscription: C is closed when Close returns (messages
+// still buffered are discarded). Idempotent.
+func (sub *Subscription) Close() {
+	sub.quitOnce.Do(func() { close(sub.quit) })
+	reply := make(chan struct{}, 1)
+	if sub.s.mb.Tell(context.Background(), unsubscribeMsg{sub: sub, done: reply}) != nil {
+		<-sub.s.proc.Done() // the actor closes every subscription as it stops
+		return
+	}
+	select {
+	case <-reply:
+	case <-sub.s.proc.Done():
+	}
+}
+
+func (sub *Subscription) wants(event string) bool {
+	return sub.events == nil || slices.Contains(sub.events, event)
+}
+
+// finish closes C with err; actor only.
+func (sub *Subscription) finish(err error) {
+	if sub.closed {
+		return
+	}
+	sub.closed = true
+	sub.err.Store(&err)
+	close(sub.c)
+}
+
+// All iterates over the subscription's messages until it ends or ctx is
+// done. The last pair, if any, carries the reason it ended (Err, or
+// ctx.Err()) with a zero Message. It does not Close the subscription.
+func (sub *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for {
+			select {
+			case m, ok := <-sub.c:
+				if !ok {
+					if err := sub.Err(); err != nil {
+						yield(Message{}, err)
+					}
+					return
+				}
+				if !yield(m, nil) {
+					return
+				}
+			case <-ctx.Done():
+				yield(Message{}, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+// Events subscribes to ch's events (all when none are given) and iterates
+// over them until ctx is done, the subscription ends, or the loop breaks;
+// then it unsubscribes. A final pair with a zero Message carries the reason
+// it ended, unless the loop broke.
+func (ch *Channel) Events(ctx context.Context, events ...string) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		sub := ch.Subscribe(events...)
+		defer sub.Close()
+		for m, err := range sub.All(ctx) {
+			if !yield(m, err) {
+				return
+			}
+		}
+	}
+}
+
+// EventsAs is Events with each payload decoded into a T. A payload that does
+// not decode yields its message with a *DecodeError and iteration goes on.
+func EventsAs[T any](ctx context.Context, ch *Channel, events ...string) iter.Seq2[Typed[T], error] {
+	return func(yield func(Typed[T], error) bool) {
+		for m, err := range ch.Events(ctx, events...) {
+			if err != nil {
+				yield(Typed[T]{}, err)
+				return
+			}
+			v, derr := Decode[T](m)
+			if !yield(Typed[T]{Message: m, Value: v}, derr) {
+				return
+			}
+		}
+	}
+}
