@@ -137,7 +137,7 @@ func (s *Socket) Endpoint() string { return s.endpoint }
 
 // Ping sends a heartbeat and returns the time until its reply.
 func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
-	p := &push{kind: kindPing, reply: make(chan pushResult, 1)}
+	p := &push{kind: kindPing, event: wire.EventHeartbeat, reply: make(chan pushResult, 1)}
 	r, err := s.await(ctx, p)
 	return r.rtt, err
 }
@@ -273,6 +273,19 @@ type unsubscribeMsg struct {
 	done chan struct{}
 }
 
+// debugMsg asks for the sizes of the actor's bookkeeping (tests).
+type debugMsg struct{ reply chan debugInfo }
+
+type debugInfo struct {
+	pending, deadlines, chans, topics, buffered, closing int
+}
+
+func (debugMsg) isSockMsg() {}
+
+// testFuncMsg runs f on the actor (tests).
+type testFuncMsg struct{ f func(*sockActor) }
+
+func (testFuncMsg) isSockMsg()    {}
 func (pushMsg) isSockMsg()        {}
 func (cancelMsg) isSockMsg()      {}
 func (joinMsg) isSockMsg()        {}
@@ -559,7 +572,7 @@ func (a *sockActor) connectURL() (string, map[string][]string) {
 		tok = cfg.AuthTokenFunc()
 	}
 	if tok != "" {
-		h["Sec-WebSocket-Protocol"] = []string{authProtocol(tok)}
+		h.Set("Sec-WebSocket-Protocol", authProtocol(tok))
 	}
 	return u.String(), h
 }
@@ -567,7 +580,9 @@ func (a *sockActor) connectURL() (string, map[string][]string) {
 func (a *sockActor) dial() {
 	a.setState(StateConnecting)
 	u, header := a.connectURL()
-	cctx, cancel := context.WithCancelCause(a.ctx)
+	// Not derived from the actor's context: the actor cancels every
+	// connection itself, with the close frame it wants sent.
+	cctx, cancel := context.WithCancelCause(context.WithoutCancel(a.ctx))
 	h := &connHandle{
 		cancel: cancel,
 		out:    make(chan outFrame, 64),
@@ -1047,6 +1062,14 @@ func (a *sockActor) handleMsg(m sockMsg) {
 			return
 		}
 		sub.cs.subs = append(sub.cs.subs, sub)
+	case testFuncMsg:
+		m.f(a)
+	case debugMsg:
+		d := debugInfo{pending: len(a.pending), deadlines: len(a.dls), chans: len(a.chans), topics: len(a.topics), closing: len(a.closing)}
+		for cs := range a.chans {
+			d.buffered += len(cs.buf)
+		}
+		m.reply <- d
 	case unsubscribeMsg:
 		sub := m.sub
 		if sub.cs == nil {
