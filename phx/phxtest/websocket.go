@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -14,9 +15,16 @@ import (
 const writeTimeout = 5 * time.Second
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		// Bandit answers a plain GET with 400 and a text body.
-		http.Error(w, "WebSocket upgrade required", http.StatusBadRequest)
+		// Bandit answers a plain GET with 400 and this text.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte("'connection' header must contain 'upgrade', got [" +
+			strings.ToLower(strings.Join(r.Header.Values("Connection"), ", ")) + "]"))
 		return
 	}
 	sock, vsn, ok := s.connect(r, "websocket")
@@ -94,8 +102,14 @@ func (c *Conn) readLoop() {
 			case errors.As(err, &ne) && ne.Timeout():
 				c.terminate(websocket.CloseProtocolError, false) // Bandit's idle close: 1002
 			case errors.Is(err, websocket.ErrReadLimit):
-				c.closeCode.Store(websocket.CloseMessageTooBig) // gorilla sent the 1009
+				// gorilla has sent the 1009. Keep swallowing the rest of the
+				// message for a moment, as Bandit does, so that the client
+				// can finish writing and read the close frame before the
+				// TCP connection goes.
+				c.closeCode.Store(websocket.CloseMessageTooBig)
 				c.closeSent.Store(true)
+				c.cancel() // the session ends now: channels stop, presences leave
+				drain(c.ws.UnderlyingConn(), 100*time.Millisecond, time.Second)
 				c.terminate(0, true)
 			default:
 				c.terminate(0, true)
@@ -139,6 +153,23 @@ func (c *Conn) writeLoop() {
 				c.terminate(0, true)
 				return
 			}
+		}
+	}
+}
+
+// drain discards what the peer sends until it pauses for quiet or limit
+// has passed.
+func drain(nc net.Conn, quiet, limit time.Duration) {
+	end := time.Now().Add(limit)
+	buf := make([]byte, 64<<10)
+	for {
+		dl := time.Now().Add(quiet)
+		if dl.After(end) {
+			dl = end
+		}
+		_ = nc.SetReadDeadline(dl)
+		if _, err := nc.Read(buf); err != nil {
+			return
 		}
 	}
 }
