@@ -108,11 +108,17 @@ func decodePresence(val []byte) (Presence, error) {
 			if p.Fields == nil {
 				p.Fields = make(map[string]json.RawMessage)
 			}
+			if _, dup := p.Fields[key]; !dup {
+				p.order = append(p.order, key)
+			}
 			p.Fields[key] = v
 			return nil
 		}
 		if v[0] != '[' {
 			return fmt.Errorf("metas is not an array")
+		}
+		if !sawMetas {
+			p.metasAt = len(p.order)
 		}
 		sawMetas = true
 		p.Metas = p.Metas[:0:0]
@@ -128,6 +134,7 @@ func decodePresence(val []byte) (Presence, error) {
 	if err == nil && !sawMetas {
 		err = fmt.Errorf("no metas")
 	}
+
 	return p, err
 }
 

@@ -120,8 +120,13 @@ func (g *gen) newMeta(prev string) genMeta {
 		parts = append(parts, `"phx_ref_prev":`+prev)
 	}
 	parts = append(parts, `"n":`+strconv.Itoa(g.r.IntN(1000)))
-	if g.r.IntN(4) == 0 {
-		parts = append(parts, `"device":"phöne \u00e9\n"`)
+	switch g.r.IntN(8) {
+	case 0:
+		parts = append(parts, `"device":"phöne é\n"`)
+	case 1:
+		if g.r.IntN(20) == 0 {
+			parts = append(parts, `"device":"ph\u00f6ne \/ \ud83d\ude00"`)
+		}
 	}
 	g.r.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
 	return genMeta{ref: ref, body: "{" + strings.Join(parts, ",") + "}"}
@@ -272,9 +277,10 @@ func (g *gen) object(s side) string {
 		}
 		b.WriteString(quoteKey(e.key))
 		b.WriteString(`:{`)
-		field := g.r.IntN(8) == 0
-		if field {
-			b.WriteString(`"user":{"name":"n` + strconv.Itoa(g.r.IntN(3)) + `"},`)
+		user := `"user":{"name":"n` + strconv.Itoa(g.r.IntN(3)) + `"}`
+		field := g.r.IntN(8)
+		if field == 0 && g.r.IntN(25) == 0 {
+			b.WriteString(user + ",")
 		}
 		b.WriteString(`"metas":[`)
 		for j, m := range e.metas {
@@ -283,7 +289,11 @@ func (g *gen) object(s side) string {
 			}
 			b.WriteString(m.body)
 		}
-		b.WriteString(`]}`)
+		b.WriteString(`]`)
+		if field == 1 {
+			b.WriteString("," + user)
+		}
+		b.WriteString(`}`)
 	}
 	b.WriteByte('}')
 	return b.String()

@@ -83,31 +83,67 @@ func (e *MetaError) Unwrap() error { return e.Err }
 type Presence struct {
 	Metas  []Meta
 	Fields map[string]json.RawMessage
+
+	// The order of the members as received, so MarshalJSON writes them back
+	// as the server (and JSON.stringify in the JS client) would: the field
+	// names, and how many of them came before "metas".
+	order   []string
+	metasAt int
 }
 
-// MarshalJSON encodes the presence as the server does: {"metas":[...], ...Fields}.
+// withMetas returns p with other metas and the same fields.
+func (p Presence) withMetas(ms []Meta) Presence {
+	p.Metas = ms
+	return p
+}
+
+// MarshalJSON encodes the presence as the server sent it: its members in the
+// order received ({"metas":[...]} first, then Fields by name, for a Presence
+// built by hand).
 func (p Presence) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(`{"metas":[`)
-	for i, m := range p.Metas {
-		if i > 0 {
+	b.WriteByte('{')
+	writeMetas := func() {
+		b.WriteString(`"metas":[`)
+		for i, m := range p.Metas {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			raw, _ := m.MarshalJSON()
+			b.Write(raw)
+		}
+		b.WriteByte(']')
+	}
+	order, at := p.order, p.metasAt
+	if len(order) != len(p.Fields) || at > len(order) {
+		order, at = make([]string, 0, len(p.Fields)), 0
+		for k := range p.Fields {
+			order = append(order, k)
+		}
+		sort.Strings(order)
+	}
+	for i := 0; i <= len(order); i++ {
+		if i == at {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeMetas()
+		}
+		if i == len(order) {
+			break
+		}
+		if i > 0 || at == 0 {
 			b.WriteByte(',')
 		}
-		raw, _ := m.MarshalJSON()
-		b.Write(raw)
-	}
-	b.WriteByte(']')
-	keys := make([]string, 0, len(p.Fields))
-	for k := range p.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+		k := order[i]
+		v, ok := p.Fields[k]
+		if !ok {
+			v = json.RawMessage("null")
+		}
 		kb, _ := json.Marshal(k)
-		b.WriteByte(',')
 		b.Write(kb)
 		b.WriteByte(':')
-		b.Write(p.Fields[k])
+		b.Write(v)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil

@@ -96,10 +96,10 @@ func syncState(d *stateData, newState State, evs []Event) []Event {
 			continue
 		}
 		if joined := without(e.p.Metas, cur.Metas); len(joined) > 0 {
-			joins.set(e.key, Presence{Metas: joined, Fields: e.p.Fields})
+			joins.set(e.key, e.p.withMetas(joined))
 		}
 		if left := without(cur.Metas, e.p.Metas); len(left) > 0 {
-			leaves.set(e.key, Presence{Metas: left, Fields: cur.Fields})
+			leaves.set(e.key, cur.withMetas(left))
 		}
 	}
 	return syncDiff(d, Diff{Joins: State{joins}, Leaves: State{leaves}}, evs)
@@ -128,7 +128,7 @@ func syncDiff(d *stateData, diff Diff, evs []Event) []Event {
 		if !ok {
 			continue
 		}
-		rest := Presence{Metas: without(cur.Metas, e.p.Metas), Fields: cur.Fields}
+		rest := cur.withMetas(without(cur.Metas, e.p.Metas))
 		evs = append(evs, Leave{Key: e.key, Current: rest, Left: e.p})
 		if len(rest.Metas) == 0 {
 			delete(d.m, e.key)
@@ -189,7 +189,7 @@ func WithUpdates(events []Event) []Event {
 			}
 			paired[ev.Key] = &pr
 			if len(rest) > 0 {
-				ev.New = Presence{Metas: rest, Fields: ev.New.Fields}
+				ev.New = ev.New.withMetas(rest)
 				out = append(out, ev)
 			}
 			out = append(out, pr.updates...)
@@ -200,7 +200,7 @@ func WithUpdates(events []Event) []Event {
 				continue
 			}
 			if left := without(ev.Left.Metas, pr.oldRefs); len(left) > 0 {
-				ev.Left = Presence{Metas: left, Fields: ev.Left.Fields}
+				ev.Left = ev.Left.withMetas(left)
 				out = append(out, ev)
 			}
 		default:
