@@ -1,0 +1,419 @@
+package phxtest_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/phxgo/phxgo/phx/phxtest"
+	"github.com/phxgo/phxgo/wire"
+)
+
+// tclient is a raw WebSocket client for the tests: frames in, frames out.
+type tclient struct {
+	t  *testing.T
+	ws *websocket.Conn
+	in chan got
+}
+
+func dial(t *testing.T, url string, protocols ...string) *tclient {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	resp.Body.Close()
+	c := &tclient{t: t, ws: ws, in: make(chan got, 256)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(c.in)
+		for {
+			op, data, err := ws.ReadMessage()
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					c.in <- got{opcode: "close", code: ce.Code}
+				} else {
+					c.in <- got{opcode: "error"}
+				}
+				return
+			}
+			kind := "text"
+			if op == websocket.BinaryMessage {
+				kind = "binary"
+			}
+			c.in <- got{opcode: kind, data: data}
+		}
+	}()
+	t.Cleanup(func() { ws.Close(); <-done })
+	return c
+}
+
+func (c *tclient) send(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next returns the next frame as "text <data>", "binary <hex>", "close
+// <code>" or "error" (connection ended without a close frame).
+func (c *tclient) next() string {
+	c.t.Helper()
+	tm := time.NewTimer(5 * time.Second)
+	defer tm.Stop()
+	select {
+	case g, ok := <-c.in:
+		if !ok {
+			return "eof"
+		}
+		if g.opcode == "error" {
+			return "error"
+		}
+		return describe(g)
+	case <-tm.C:
+		c.t.Fatal("no frame within 5 s")
+		return ""
+	}
+}
+
+func (c *tclient) expect(want ...string) {
+	c.t.Helper()
+	for _, w := range want {
+		if g := c.next(); g != w {
+			c.t.Fatalf("got  %s\nwant %s", g, w)
+		}
+	}
+}
+
+// join joins topic with join ref jr and consumes reply, diff and state.
+func (c *tclient) join(topic, jr string) {
+	c.t.Helper()
+	c.send(`["` + jr + `","` + jr + `","` + topic + `","phx_join",{}]`)
+	for i := 0; i < 3; i++ {
+		if g := c.next(); !strings.HasPrefix(g, "text ") {
+			c.t.Fatalf("join %s: %s", topic, g)
+		}
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func demo(t *testing.T, mod func(*phxtest.Config)) *phxtest.Server {
+	cfg := phxtest.DemoConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	return phxtest.NewServer(t, cfg)
+}
+
+func TestHeartbeatFaults(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "1")
+	srv.SetFaults(phxtest.Faults{IgnoreHeartbeats: true})
+	c.send(`[null,"2","phoenix","heartbeat",{}]`)
+	c.send(`["1","3","room:a","echo",{"x":1}]`)
+	c.expect(`text ["1","3","room:a","phx_reply",{"response":{"x":1},"status":"ok"}]`)
+	srv.SetFaults(phxtest.Faults{})
+	c.send(`[null,"4","phoenix","heartbeat",{}]`)
+	c.expect(`text [null,"4","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+func TestReplyFaults(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "1")
+	conn, err := srv.WaitJoined(ctxT(t), "room:a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetFaults(phxtest.Faults{DropReplies: true})
+	c.send(`["1","2","room:a","echo",{}]`)
+	c.send(`[null,"3","phoenix","heartbeat",{}]`)
+	c.expect(`text [null,"3","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+	conn.SetFaults(phxtest.Faults{ReplyDelay: 50 * time.Millisecond})
+	start := time.Now()
+	c.send(`["1","4","room:a","echo",{}]`)
+	c.expect(`text ["1","4","room:a","phx_reply",{"response":{},"status":"ok"}]`)
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("reply after %v, want ≥ 50ms", d)
+	}
+}
+
+func TestDropAndCloseWith(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	a := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	b := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=b")
+	conns := waitConns(t, srv, 2)
+	conns[0].Drop()
+	a.expect("close 1006") // gorilla reports a TCP close without a close frame as 1006
+	conns[1].CloseWith(4001)
+	b.expect("close 4001")
+	if err := srv.WaitActive(ctxT(t), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitConns(t *testing.T, srv *phxtest.Server, n int) []*phxtest.Conn {
+	t.Helper()
+	if _, err := srv.WaitConn(ctxT(t), n); err != nil {
+		t.Fatal(err)
+	}
+	return srv.Conns()
+}
+
+func TestSendRawAndSend(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "1")
+	conn := waitConns(t, srv, 1)[0]
+	if err := conn.SendRaw(wire.Text, []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SendRaw(wire.Binary, []byte{9, 9}); err != nil {
+		t.Fatal(err)
+	}
+	stale := wire.Message{JoinRef: wire.NewRef("0"), Topic: "room:a", Event: "phx_close"}
+	if err := conn.Send(stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Push("room:a", "news", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Push("room:zzz", "news", nil); !errors.Is(err, phxtest.ErrNotJoined) {
+		t.Fatalf("push to a topic not joined: %v", err)
+	}
+	c.expect("text not json", "binary 0909",
+		`text ["0",null,"room:a","phx_close",{}]`,
+		`text ["1",null,"room:a","news",{"n":1}]`)
+}
+
+func TestRefuseNextAndStats(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	srv.RefuseNext(2)
+	for i := 0; i < 2; i++ {
+		_, resp, err := websocket.DefaultDialer.Dial(srv.WebSocketURL()+"?vsn=2.0.0", nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("attempt %d: err %v resp %v", i, err, resp)
+		}
+		resp.Body.Close()
+	}
+	dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	if _, err := srv.WaitConn(ctxT(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Stats(); s.Accepted != 1 || s.Refused != 2 || s.Active != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestRestartSameAddress(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	addr := srv.Addr()
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	waitConns(t, srv, 1)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("close 1001")
+	if srv.Addr() != addr {
+		t.Fatalf("address changed: %s → %s", addr, srv.Addr())
+	}
+	c2 := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	c2.send(`[null,"1","phoenix","heartbeat",{}]`)
+	c2.expect(`text [null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+func TestPauseReading(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	conn := waitConns(t, srv, 1)[0]
+	conn.PauseReading()
+	// The reader may already wait for the next frame when the pause
+	// begins, so the first frame can still get through; the next cannot.
+	c.send(`[null,"1","phoenix","heartbeat",{}]`)
+	c.send(`[null,"2","phoenix","heartbeat",{}]`)
+	if err := srv.Wait(ctxT(t), func() bool { return len(conn.Received()) >= 1 }); err != nil {
+		t.Fatal(err)
+	}
+	got := len(conn.Received())
+	conn.ResumeReading()
+	if err := srv.Wait(ctxT(t), func() bool { return len(conn.Received()) == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if got > 2 {
+		t.Fatalf("read %d frames while paused", got)
+	}
+	c.expect(`text [null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]`,
+		`text [null,"2","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+func TestCrashChannelAndPhoenix18(t *testing.T) {
+	t.Parallel()
+	for _, v18 := range []bool{false, true} {
+		srv := demo(t, func(c *phxtest.Config) { c.Phoenix18 = v18 })
+		c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=u")
+		c.join("room:a", "1")
+		conn, err := srv.WaitJoined(ctxT(t), "room:a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.CrashChannel(ctxT(t), "room:a"); err != nil {
+			t.Fatal(err)
+		}
+		payload, code := `{}`, "close 1000"
+		if v18 {
+			payload, code = `{"reason":"channel_crash"}`, "close 1001"
+		}
+		c.expect(`text ["1","1","room:a","phx_error",` + payload + `]`)
+		if n := srv.Disconnect("user_socket:u"); n != 1 {
+			t.Fatalf("Disconnect closed %d", n)
+		}
+		c.expect(code)
+	}
+}
+
+func TestConnectHookAuthToken(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen phxtest.ConnectInfo
+	srv := phxtest.NewServer(t, phxtest.Config{Connect: func(ci phxtest.ConnectInfo) (phxtest.Socket, error) {
+		mu.Lock()
+		seen = ci
+		mu.Unlock()
+		if ci.AuthToken != "s3cr3t?" {
+			return phxtest.Socket{}, errors.New("no")
+		}
+		return phxtest.Socket{ID: "u:1"}, nil
+	}})
+	tok := strings.TrimRight(base64.StdEncoding.EncodeToString([]byte("s3cr3t?")), "=")
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&x=1", "phoenix", "base64url.bearer.phx."+tok)
+	if c.ws.Subprotocol() != "phoenix" {
+		t.Fatalf("subprotocol %q", c.ws.Subprotocol())
+	}
+	mu.Lock()
+	if seen.Params.Get("x") != "1" || seen.Transport != "websocket" {
+		t.Fatalf("connect info %+v", seen)
+	}
+	mu.Unlock()
+	_, resp, err := websocket.DefaultDialer.Dial(srv.WebSocketURL(), nil)
+	if err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("no token: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestMaxChannels(t *testing.T) {
+	t.Parallel()
+	srv := phxtest.NewServer(t, phxtest.Config{MaxChannels: 2, Channels: map[string]phxtest.Handler{"t:*": phxtest.Echo{}}})
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	c.send(`["1","1","t:1","phx_join",{}]`)
+	c.send(`["2","2","t:2","phx_join",{}]`)
+	c.send(`["3","3","t:3","phx_join",{}]`)
+	c.expect(`text ["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["2","2","t:2","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["3","3","t:3","phx_reply",{"response":{"reason":"too many channels"},"status":"error"}]`)
+}
+
+func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, func(c *phxtest.Config) { c.IdleTimeout = 50 * time.Millisecond })
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	c.expect("close 1002")
+}
+
+func TestAsyncReplyOrder(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "1")
+	c.send(`["1","2","room:a","slow",{"ms":30}]`)
+	c.send(`["1","3","room:a","echo",{}]`)
+	c.expect(`text ["1","3","room:a","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["1","2","room:a","phx_reply",{"response":{"slept_ms":30},"status":"ok"}]`)
+}
+
+func TestMountedHandler(t *testing.T) {
+	t.Parallel()
+	srv := phxtest.New(phxtest.Config{Channels: map[string]phxtest.Handler{"echo": phxtest.Echo{}}})
+	mux := http.NewServeMux()
+	mux.Handle("/live/", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	c := dial(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/live/websocket?vsn=2.0.0")
+	c.send(`["1","1","echo","phx_join",{}]`)
+	c.send(`["1","2","echo","anything",{"a":"<&>"}]`)
+	c.expect(`text ["1","1","echo","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["1","2","echo","phx_reply",{"response":{"a":"<&>"},"status":"ok"}]`)
+}
+
+func TestReceivedAndWaitJoined(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := srv.WaitJoined(ctx, "room:x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitJoined before any join: %v", err)
+	}
+	c.join("room:x", "7")
+	conn, err := srv.WaitJoined(ctxT(t), "room:x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jr, _ := conn.JoinRef("room:x"); jr != "7" || conn.SocketID() != "user_socket:a" || conn.Vsn() != "2.0.0" {
+		t.Fatalf("join ref %q socket %q vsn %q", jr, conn.SocketID(), conn.Vsn())
+	}
+	rec := conn.Received()
+	if len(rec) != 1 || rec[0].Event != "phx_join" || rec[0].Topic != "room:x" || rec[0].JoinRef.String() != "7" {
+		t.Fatalf("received %+v", rec)
+	}
+	list := srv.Presence("room:x")
+	if _, ok := list["a"]; !ok {
+		t.Fatalf("presence %v", list)
+	}
+	b, _ := json.Marshal(list)
+	if !strings.Contains(string(b), `"phx_ref"`) {
+		t.Fatalf("presence list %s", b)
+	}
+}
+
+func TestCloseIsBoundedWithStuckClient(t *testing.T) {
+	t.Parallel()
+	srv := phxtest.New(phxtest.DemoConfig())
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "1")
+	start := time.Now()
+	srv.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	c.expect("close 1001")
+	srv.Close() // idempotent
+}
