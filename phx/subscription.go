@@ -137,3 +137,53 @@ func EventsAs[T any](ctx context.Context, ch *Channel, events ...string) iter.Se
 		}
 	}
 }
+
+// TypedSubscription is a Subscription whose messages are decoded into a T
+// as they are taken; C still gives the raw messages.
+type TypedSubscription[T any] struct {
+	*Subscription
+}
+
+// SubscribeAs subscribes to ch's events like Channel.Subscribe, decoding
+// payloads into a T.
+func SubscribeAs[T any](ch *Channel, events ...string) *TypedSubscription[T] {
+	return &TypedSubscription[T]{ch.Subscribe(events...)}
+}
+
+// Next waits for the next message and decodes it. A payload that does not
+// decode returns the message with a *DecodeError; the subscription goes on.
+// When the subscription has ended it returns its Err (or ErrClosed after
+// Close); when ctx is done, ctx.Err().
+func (s *TypedSubscription[T]) Next(ctx context.Context) (Typed[T], error) {
+	select {
+	case m, ok := <-s.c:
+		if !ok {
+			if err := s.Err(); err != nil {
+				return Typed[T]{}, err
+			}
+			return Typed[T]{}, ErrClosed
+		}
+		v, err := Decode[T](m)
+		return Typed[T]{Message: m, Value: v}, err
+	case <-ctx.Done():
+		return Typed[T]{}, ctx.Err()
+	}
+}
+
+// All iterates like Subscription.All, decoding each payload; a payload that
+// does not decode yields its message with a *DecodeError and iteration goes
+// on.
+func (s *TypedSubscription[T]) All(ctx context.Context) iter.Seq2[Typed[T], error] {
+	return func(yield func(Typed[T], error) bool) {
+		for m, err := range s.Subscription.All(ctx) {
+			if err != nil {
+				yield(Typed[T]{}, err)
+				return
+			}
+			v, derr := Decode[T](m)
+			if !yield(Typed[T]{Message: m, Value: v}, derr) {
+				return
+			}
+		}
+	}
+}
