@@ -89,19 +89,36 @@ func TestDifferentialJS(t *testing.T) {
 	start = time.Now()
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 64<<20)
-	m := presence.NewMachine(presence.Options{})
-	fast, dbg := 0, 0
+	// m follows phoenix.js exactly; def (the default Options) must agree with
+	// it until it drops its first stale diff in a segment.
+	jsOpts := presence.Options{KeepStaleDiffs: true}
+	m, def := presence.NewMachine(jsOpts), presence.NewMachine(presence.Options{})
+	fast, dbg, defAgreed, staleSegments := 0, 0, 0, 0
 	for i, msg := range msgs {
 		if !sc.Scan() {
 			t.Fatalf("message %d: node printed only %d lines", i, i)
 		}
 		var evs []presence.Event
 		if msg.Event == "" {
-			m = presence.NewMachine(presence.Options{})
+			if def.Stale() > 0 {
+				staleSegments++
+			}
+			m, def = presence.NewMachine(jsOpts), presence.NewMachine(presence.Options{})
 		} else {
-			evs, err = m.Apply(presence.Input{Event: msg.Event, Payload: json.RawMessage(msg.Raw), JoinRef: msg.JoinRef})
+			in := presence.Input{Event: msg.Event, Payload: json.RawMessage(msg.Raw), JoinRef: msg.JoinRef}
+			evs, err = m.Apply(in)
 			if err != nil {
 				t.Fatalf("message %d: %v\n%s", i, err, msg.Raw)
+			}
+			defEvs, err := def.Apply(in)
+			if err != nil {
+				t.Fatalf("message %d: %v\n%s", i, err, msg.Raw)
+			}
+			if def.Stale() == 0 {
+				if a, b := renderGo(m, evs), renderGo(def, defEvs); !bytes.Equal(a, b) {
+					t.Fatalf("message %d: default options differ from phoenix.js before any stale diff\n%s\n%s", i, b, a)
+				}
+				defAgreed++
 			}
 		}
 		// Most lines are byte for byte what JSON.stringify prints; the
@@ -126,7 +143,11 @@ func TestDifferentialJS(t *testing.T) {
 				i, seed, msg.Event, msg.JoinRef, msg.Raw, gb, sc.Bytes())
 		}
 	}
-	t.Logf("%d messages agree (%d byte for byte); node %v, Go fold and comparison %v", len(msgs), fast, jsTime, time.Since(start))
+	if def.Stale() > 0 {
+		staleSegments++
+	}
+	t.Logf("%d messages agree (%d byte for byte, %d also with the default options; %d of %d segments dropped stale diffs); node %v, Go fold and comparison %v",
+		len(msgs), fast, defAgreed, staleSegments, (*diffEvents+segment-1)/segment, jsTime, time.Since(start))
 }
 
 // renderGo writes the Machine's events and state in the node script's

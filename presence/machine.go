@@ -33,6 +33,13 @@ type Options struct {
 	// MaxPending bounds the diffs kept while waiting for a presence_state.
 	// Zero means DefaultMaxPending; a negative value means no bound.
 	MaxPending int
+	// KeepStaleDiffs applies, after a presence_state, every diff that was
+	// waiting for it, including diffs received under an earlier join (or
+	// while not joined), as phoenix.js does. By default those are dropped
+	// (counted by Machine.Stale): they predate changes the client never saw,
+	// so applying them after the newer state could bring back presences that
+	// have left. Within one join both settings behave the same.
+	KeepStaleDiffs bool
 }
 
 // Input is one channel message offered to a Machine.
@@ -48,9 +55,12 @@ type Input struct {
 
 // Machine is the presence tracker of one channel as a state machine: feed it
 // the channel's messages with Apply and it keeps the state and returns the
-// events, exactly as the JavaScript Presence instance does. Diffs that arrive
-// before the presence_state of the current join (after the first join and
-// after every rejoin) are kept and applied right after that state.
+// events as the JavaScript Presence instance does. Diffs that arrive before
+// the presence_state of the current join (after the first join and after
+// every rejoin) are kept and applied right after that state; unlike
+// phoenix.js, diffs kept from an earlier join are dropped then (see
+// Options.KeepStaleDiffs), so that once a state is applied the local state is
+// the server's.
 //
 // A Machine owns its state and folds each diff in place, in time
 // proportional to the diff. It starts no goroutine and is not safe for
@@ -61,8 +71,14 @@ type Machine struct {
 	state   *stateData
 	shared  bool   // state has been handed out: copy before the next change
 	joinRef string // join ref current when the last presence_state arrived
-	pending []Diff
+	pending []pendingDiff
 	dropped int
+	stale   int
+}
+
+type pendingDiff struct {
+	joinRef string // the channel's join ref when the diff arrived
+	diff    Diff
 }
 
 // NewMachine returns a Machine with no state, waiting for a presence_state.
@@ -99,7 +115,7 @@ func (m *Machine) Apply(in Input) ([]Event, error) {
 			return nil, err
 		}
 		if m.waiting(in.JoinRef) {
-			return nil, m.queue(diff)
+			return nil, m.queue(pendingDiff{joinRef: in.JoinRef, diff: diff})
 		}
 		d := m.own()
 		evs := m.fold(d, nil, func(d *stateData, evs []Event) []Event { return syncDiff(d, diff, evs) })
@@ -112,8 +128,12 @@ func (m *Machine) applyState(st State, joinRef string) []Event {
 	m.joinRef = joinRef
 	d := m.own()
 	evs := m.fold(d, nil, func(d *stateData, evs []Event) []Event { return syncState(d, st, evs) })
-	for _, diff := range m.pending {
-		evs = m.fold(d, evs, func(d *stateData, evs []Event) []Event { return syncDiff(d, diff, evs) })
+	for _, p := range m.pending {
+		if p.joinRef != joinRef && !m.opts.KeepStaleDiffs {
+			m.stale++
+			continue
+		}
+		evs = m.fold(d, evs, func(d *stateData, evs []Event) []Event { return syncDiff(d, p.diff, evs) })
 	}
 	clear(m.pending)
 	m.pending = m.pending[:0]
@@ -137,10 +157,10 @@ func (m *Machine) waiting(joinRef string) bool {
 	return m.joinRef == "" || m.joinRef != joinRef
 }
 
-func (m *Machine) queue(diff Diff) error {
+func (m *Machine) queue(diff pendingDiff) error {
 	var err error
 	if m.opts.MaxPending > 0 && len(m.pending) >= m.opts.MaxPending {
-		m.pending[0] = Diff{}
+		m.pending[0] = pendingDiff{}
 		m.pending = m.pending[1:]
 		m.dropped++
 		err = ErrPendingOverflow
@@ -185,6 +205,10 @@ func (m *Machine) Pending() int { return len(m.pending) }
 
 // Dropped reports how many waiting diffs were dropped by the MaxPending bound.
 func (m *Machine) Dropped() int { return m.dropped }
+
+// Stale reports how many waiting diffs were dropped because they arrived
+// under another join than the presence_state (see Options.KeepStaleDiffs).
+func (m *Machine) Stale() int { return m.stale }
 
 // Synced reports whether a presence_state has been applied for joinRef, the
 // channel's current join ref.
