@@ -3,7 +3,6 @@ package phxtest
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -641,7 +640,4 @@ func (p *pubsub) broadcast(ctx context.Context, topic, event string, payload []b
 	return nil
 }
 
-// jsonObject is a helper for building payloads with sorted keys.
-type jsonObject = map[string]any
 
-var _ = json.Valid

@@ -1,0 +1,49 @@
+package phxtest_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/phx/phxtest"
+)
+
+// ctl is the interop script's remote control: "drop" ends the connection
+// abruptly, so the client has to reconnect and rejoin.
+var ctl = phxtest.HandlerFuncs{
+	InFunc: func(_ context.Context, ch *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
+		if in.Event == "drop" {
+			ch.Conn().Drop()
+		}
+		return phxtest.NoReply()
+	},
+}
+
+// TestJavaScriptClient runs the official Phoenix JavaScript client (npm
+// phoenix, in node) against phxtest: testdata/js/interop_phxtest.mjs.
+func TestJavaScriptClient(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	cfg := phxtest.DemoConfig()
+	cfg.Channels["ctl:*"] = ctl
+	srv := phxtest.NewServer(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "interop_phxtest.mjs", srv.URL())
+	cmd.Dir = "../../testdata/js"
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		t.Log(l)
+	}
+	if err != nil {
+		t.Fatalf("interop script: %v", err)
+	}
+	if !strings.Contains(string(out), "ok longpoll broadcast and presence") {
+		t.Fatal("the script ended before its last check")
+	}
+}
