@@ -207,4 +207,3 @@ func (c *Conn) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": 200})
 }
-

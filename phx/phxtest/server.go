@@ -639,5 +639,3 @@ func (p *pubsub) broadcast(ctx context.Context, topic, event string, payload []b
 	}
 	return nil
 }
-
-
