@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -20,24 +21,27 @@ const maxDepth = 10000
 const (
 	lsb   = 0x0101010101010101
 	msb   = 0x8080808080808080
-	quote = 0x2222222222222222 * 1 // '"'
-	bslsh = 0x5c5c5c5c5c5c5c5c     // '\\'
-	space = 0x2020202020202020     // ' ', the first byte that needs no escape
+	quote = 0x2222222222222222 // '"'
+	bslsh = 0x5c5c5c5c5c5c5c5c // '\\'
+	space = 0x2020202020202020 // ' ', the first byte that needs no escape
 )
 
-// plainWord reports whether none of the 8 bytes of w needs attention inside
-// a JSON string: no quote, no backslash, no control byte and no byte >= 0x80.
-// A false result may be spurious; callers then look at the bytes one by one.
-func plainWord(w uint64) bool {
-	hasZero := func(v uint64) uint64 { return (v - lsb) &^ v & msb }
-	m := hasZero(w^quote) | hasZero(w^bslsh) | ((w - space) &^ w & msb) | (w & msb)
-	return m == 0
+// specialMask returns a word whose lowest set bit lies in the first of the
+// 8 bytes of w (read little-endian, so in memory order) that needs
+// attention inside a JSON string: a quote, a backslash, a control byte or
+// a byte >= 0x80. It is zero when there is none. Bits above the lowest may
+// be spurious (borrows propagate upwards); only the lowest is used.
+func specialMask(w uint64) uint64 {
+	q := w ^ quote
+	s := w ^ bslsh
+	// (w-space)|w has the high bit of a byte below 0x20 or from 0x80 up.
+	return ((q-lsb)&^q | (s-lsb)&^s | (w - space) | w) & msb
 }
 
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipWS(b []byte, i int) int {
-	for i < len(b) && isWS(b[i]) {
+	for i < len(b) && b[i] <= ' ' && isWS(b[i]) {
 		i++
 	}
 	return i
@@ -51,14 +55,26 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	start := i
 	i++ // opening quote
 	for {
-		for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+		// Skip plain bytes 16 and then 8 at a time, then land on the first
+		// special one.
+		for i+16 <= len(b) && specialMask(binary.LittleEndian.Uint64(b[i:i+8]))|specialMask(binary.LittleEndian.Uint64(b[i+8:i+16])) == 0 {
+			i += 16
+		}
+		for i+8 <= len(b) {
+			m := specialMask(binary.LittleEndian.Uint64(b[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
+		}
+		for i < len(b) && strPlain[b[i]] {
+			i++
 		}
 		if i >= len(b) {
 			return 0, false, malformedAt(start, "unterminated string")
 		}
-		c := b[i]
-		switch {
+		switch c := b[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
 		case c == '\\':
@@ -79,9 +95,7 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 			}
 		case c < 0x20:
 			return 0, false, malformedAt(i, "control character in string")
-		case c < utf8.RuneSelf:
-			i++
-		default:
+		default: // >= 0x80
 			r, n := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && n <= 1 {
 				return 0, false, errAt(ErrInvalidUTF8, i, "invalid UTF-8 in string")
@@ -90,6 +104,33 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 		}
 	}
 }
+
+// quickString returns the end of the string at b[i] when its closing
+// quote is among the 8 bytes after the opening one and no byte before it
+// needs attention (the common short key or value), and 0 otherwise, in
+// which case scanString does the work.
+func quickString(b []byte, i int) int {
+	if i+9 > len(b) {
+		return 0
+	}
+	m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9]))
+	if m == 0 {
+		return 0
+	}
+	k := i + 1 + bits.TrailingZeros64(m)>>3
+	if b[k] != '"' {
+		return 0
+	}
+	return k + 1
+}
+
+// strPlain marks the bytes that need no attention inside a JSON string.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex4(h []byte) bool {
 	for _, c := range h[:4] {
@@ -187,90 +228,99 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// skipComposite checks an array or object without recursion. The nesting
-// is tracked in a bit stack (1 = object), kept on the Go stack for the
-// first 64 levels so that ordinary payloads allocate nothing.
+// skipComposite checks an array or object starting at b[i] without
+// recursion. The kind of each open level (1 = object) is kept in a bit
+// stack held in a local array for the first 256 levels, so that ordinary
+// payloads allocate nothing.
 func skipComposite(b []byte, i int) (int, error) {
-	var small [1]uint64
+	var small [4]uint64
 	stack := small[:]
 	depth := 0
-	push := func(obj bool) bool {
-		if depth >= maxDepth {
-			return false
-		}
-		if depth/64 >= len(stack) {
-			stack = append(stack, 0)
-		}
-		w := &stack[depth/64]
-		if obj {
-			*w |= 1 << (depth % 64)
-		} else {
-			*w &^= 1 << (depth % 64)
-		}
-		depth++
-		return true
+	var obj bool // kind of the innermost open level
+	var err error
+open: // b[i] is '{' or '['
+	if depth >= maxDepth {
+		return 0, malformedAt(i, "nesting too deep")
 	}
-	inObject := func() bool { return stack[(depth-1)/64]&(1<<((depth-1)%64)) != 0 }
-
-	// Each open brings us to "expect first member or close".
-	for {
-		// b[i] is '{' or '['.
-		obj := b[i] == '{'
-		if !push(obj) {
-			return 0, malformedAt(i, "nesting too deep")
+	obj = b[i] == '{'
+	if depth>>6 >= len(stack) {
+		stack = append(stack, 0)
+	}
+	if obj {
+		stack[depth>>6] |= 1 << (depth & 63)
+	} else {
+		stack[depth>>6] &^= 1 << (depth & 63)
+	}
+	depth++
+	i = skipWS(b, i+1)
+	if i < len(b) && (b[i] == '}' && obj || b[i] == ']' && !obj) {
+		i++
+		goto closed
+	}
+elem: // expecting a member (object) or an element (array) at b[i]
+	if obj {
+		if i >= len(b) || b[i] != '"' {
+			return 0, malformedAt(i, "expected object key")
 		}
-		i = skipWS(b, i+1)
-		if i < len(b) && (b[i] == '}' && obj || b[i] == ']' && !obj) {
-			depth--
+		if e := quickString(b, i); e > 0 {
+			i = e
+		} else if i, _, err = scanString(b, i); err != nil {
+			return 0, err
+		}
+		if i < len(b) && b[i] == ':' {
 			i++
-			goto afterValue
-		}
-	member:
-		if inObject() {
-			if i >= len(b) || b[i] != '"' {
-				return 0, malformedAt(i, "expected object key")
-			}
-			var err error
-			if i, _, err = scanString(b, i); err != nil {
-				return 0, err
-			}
-			i = skipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
+		} else {
+			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
 				return 0, malformedAt(i, "expected ':'")
 			}
-			i = skipWS(b, i+1)
+			i++
 		}
-		if i < len(b) && (b[i] == '{' || b[i] == '[') {
-			continue // open a nested composite
+		i = skipWS(b, i)
+	}
+	if i >= len(b) {
+		return 0, malformedAt(i, "missing value")
+	}
+	switch b[i] {
+	case '{', '[':
+		goto open
+	case '"':
+		if e := quickString(b, i); e > 0 {
+			i = e
+		} else if i, _, err = scanString(b, i); err != nil {
+			return 0, err
 		}
-		{
-			var err error
-			if i, err = skipValue(b, i); err != nil {
-				return 0, err
-			}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		if i, err = scanNumber(b, i); err != nil {
+			return 0, err
 		}
-	afterValue:
-		for {
-			if depth == 0 {
-				return i, nil
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return 0, malformedAt(i, "unterminated array or object")
-			}
-			obj := inObject()
-			switch {
-			case b[i] == ',':
-				i = skipWS(b, i+1)
-				goto member
-			case b[i] == '}' && obj, b[i] == ']' && !obj:
-				depth--
-				i++
-			default:
-				return 0, malformedAt(i, "expected ',' or closing bracket")
-			}
+	default:
+		if i, err = skipValue(b, i); err != nil {
+			return 0, err
 		}
 	}
+next: // after a value inside the innermost level
+	if i < len(b) && b[i] <= ' ' {
+		i = skipWS(b, i)
+	}
+	if i >= len(b) {
+		return 0, malformedAt(i, "unterminated array or object")
+	}
+	switch c := b[i]; {
+	case c == ',':
+		i = skipWS(b, i+1)
+		goto elem
+	case c == '}' && obj, c == ']' && !obj:
+		i++
+		goto closed
+	}
+	return 0, malformedAt(i, "expected ',' or closing bracket")
+closed: // the innermost level has just been closed
+	depth--
+	if depth == 0 {
+		return i, nil
+	}
+	obj = stack[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
+	goto next
 }
 
 // appendUnquoted appends the contents of the JSON string literal s (quotes

@@ -71,7 +71,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bool ref", wire.V2, wire.Text, `[true,"1","t","e",{}]`, wire.ErrFieldType},
 		{"invalid utf8", wire.V2, wire.Text, "[\"\xff\xfe\"]", wire.ErrInvalidUTF8},
 		{"trailing", wire.V2, wire.Text, `[null,null,"t","e",{}] x`, wire.ErrMalformed},
-		{"bad payload", wire.V2, wire.Text, `[null,null,"t","e",{"a":}]`, wire.ErrMalformed},
+		{"bad payload", wire.V2, wire.Text, `[null,null,"t","e",{"a":[}]`, wire.ErrMalformed},
 		{"unterminated", wire.V2, wire.Text, `[null,null,"t","e",{}`, wire.ErrMalformed},
 		{"unknown kind", wire.V2, wire.Binary, "\x09\x01\x02\x03", wire.ErrUnknownKind},
 		{"truncated push", wire.V2, wire.Binary, "\x00\x05\x05\x32\x32ab", wire.ErrTruncated},
