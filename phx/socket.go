@@ -383,7 +383,8 @@ type sockActor struct {
 	ctx   context.Context
 	g     actor.Group
 	ready chan struct{}
-	ev    chan connEvent
+	evq   *actor.Queue[connEvent] // from the connections' goroutines, in order
+	evbuf []connEvent
 
 	conn    *connHandle // current attempt or open connection
 	open    bool        // conn is open
@@ -415,7 +416,7 @@ func newSockActor(s *Socket, ready chan struct{}) *sockActor {
 	return &sockActor{
 		s:       s,
 		ready:   ready,
-		ev:      make(chan connEvent, 64),
+		evq:     actor.NewQueue[connEvent](256),
 		closing: make(map[*connHandle]struct{}),
 		pending: make(map[string]*push),
 		topics:  make(map[string]*chanState),
@@ -451,23 +452,16 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			return context.Cause(ctx)
 		case m := <-a.s.mb.C():
 			a.handleMsg(m)
-		case ev := <-a.ev:
-			if err := a.handleEv(ev); err != nil {
-				return err
-			}
-			// Take what the reader has queued meanwhile in one go, still
-			// in order; the mailbox is looked at again right after.
-			for i := 0; i < 128; i++ {
-				select {
-				case ev := <-a.ev:
-					if err := a.handleEv(ev); err != nil {
-						return err
-					}
-					continue
-				default:
+		case <-a.evq.Ready():
+			// Everything the reader queued meanwhile, in one batch and in
+			// order: one hand-off per batch rather than per frame.
+			evs := a.evq.Drain(a.evbuf)
+			for i := range evs {
+				if err := a.handleEv(&evs[i]); err != nil {
+					return err
 				}
-				break
 			}
+			a.evbuf = evs
 		case <-a.hbTimer.C:
 			if err := a.heartbeatTick(); err != nil {
 				return err
@@ -601,12 +595,7 @@ func (a *sockActor) dial() {
 // send hands an event to the actor; false when the connection is being
 // torn down (or the socket stopped) and nobody will read it.
 func (a *sockActor) sendEv(ctx context.Context, ev connEvent) bool {
-	select {
-	case a.ev <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return a.evq.Put(ctx, ev) == nil
 }
 
 // connLoop dials, then reads until the connection ends. It runs in the
@@ -717,7 +706,7 @@ func (a *sockActor) teardown(h *connHandle, req *closeReq) {
 	}
 }
 
-func (a *sockActor) handleEv(ev connEvent) error {
+func (a *sockActor) handleEv(ev *connEvent) error {
 	if ev.h != a.conn {
 		return nil // an old connection's late event
 	}
