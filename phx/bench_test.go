@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,4 +97,63 @@ func BenchmarkReceiveSubscription100B(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+func newFeedSocket(tb testing.TB) (*Socket, *feedConn) {
+	c := &feedConn{closed: make(chan struct{}), start: make(chan struct{}, 1), join: make(chan []byte, 1)}
+	sock, err := Connect(context.Background(), "ws://bench/socket", &Config{Transport: feedTransport{c}, HeartbeatInterval: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sock, c
+}
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
+
+// BenchmarkJoin10000Channels joins 10,000 channels on one socket and
+// reports the memory each idle joined channel keeps (heap and stacks).
+func BenchmarkJoin10000Channels(b *testing.B) {
+	const n = 10000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		sock, _ := newFeedSocket(b)
+		before := heapInUse()
+		b.StartTimer()
+		chans := make([]*Channel, n)
+		for j := range chans {
+			chans[j] = sock.Channel("room:"+strconv.Itoa(j), nil)
+			if _, err := chans[j].Join(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "B/channel")
+		runtime.KeepAlive(chans)
+		sock.Close()
+	}
+}
+
+// BenchmarkIdleSocket reports the memory an idle connected socket keeps
+// (heap and stacks, transport excluded).
+func BenchmarkIdleSocket(b *testing.B) {
+	const n = 1000
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		socks := make([]*Socket, n)
+		for j := range socks {
+			socks[j], _ = newFeedSocket(b)
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "B/socket")
+		for _, s := range socks {
+			s.Close()
+		}
+	}
 }

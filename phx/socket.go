@@ -878,14 +878,11 @@ func (a *sockActor) handleFrame(m *wire.Message) {
 			a.closeChannel(cs, fmt.Errorf("%w: channel %s closed by the server", ErrClosed, cs.topic))
 		}
 	default:
-		if cs.state != ChannelJoined {
-			// phoenix.js delivers whatever matches the join_ref; a
-			// broadcast (no join_ref) reaching a channel that is not joined
-			// belongs to no session we can stamp, so it is dropped.
-			if !m.JoinRef.IsNull() || cs.state != ChannelJoining {
-				a.s.nStale.Add(1)
-				return
-			}
+		if cs.state == ChannelErrored {
+			// The session ended (phx_error, lost connection); whatever still
+			// arrives for it belongs to no session we can stamp.
+			a.s.nStale.Add(1)
+			return
 		}
 		if len(cs.subs) > 0 {
 			msg := Message{Topic: cs.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: cs.joinRef}

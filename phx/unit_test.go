@@ -984,3 +984,153 @@ func TestMalformedFrameReconnects(t *testing.T) {
 		}
 	})
 }
+
+func TestJoinContextCancelLeaves(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch := h.sock.Channel("room:1", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		res := async(func() error { _, err := ch.Join(ctx); return err })
+		jm := h.srv.expect(t, "room:1", wire.EventJoin)
+		cancel()
+		if err := mustReady(t, res); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		lm := h.srv.expect(t, "room:1", wire.EventLeave)
+		if lm.JoinRef != jm.JoinRef {
+			t.Fatal(lm)
+		}
+		h.srv.reply(t, jm, "ok", "{}") // too late: ignored
+		h.srv.reply(t, lm, "ok", "{}")
+		synctest.Wait()
+		if ch.State() != ChannelClosed {
+			t.Fatal(ch.State())
+		}
+	})
+}
+
+func TestLeaveWhileDisconnectedCompletesLocally(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, _ := h.joined("room:1")
+		buffered := h.push(ch, "x", nil)
+		h.srv.expect(t, "room:1", "x")
+		h.tr.failNext(errors.New("down"), errors.New("down"))
+		h.srv.closeWith(1006)
+		synctest.Wait()
+		pending := h.push(ch, "y", nil)
+		synctest.Wait()
+		if err := ch.Leave(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if ch.State() != ChannelClosed {
+			t.Fatal(ch.State())
+		}
+		if r := mustReady(t, buffered); !errors.Is(r.err, ErrDisconnected) {
+			t.Fatal(r.err)
+		}
+		if r := mustReady(t, pending); !errors.Is(r.err, ErrLeft) {
+			t.Fatal(r.err)
+		}
+		sleep(time.Second)
+		srv := h.tr.next(t)
+		srv.expectNone(t) // no rejoin of a left channel
+	})
+}
+
+func TestOldConnectionEventsIgnored(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, _ := h.joined("room:1")
+		var old *connHandle
+		got := make(chan struct{})
+		h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) { old = a.conn; close(got) }})
+		<-got
+		h.srv.closeWith(1006)
+		sleep(10 * time.Millisecond)
+		srv := h.tr.next(t)
+		j := srv.expect(t, "room:1", wire.EventJoin)
+		srv.reply(t, j, "ok", "{}")
+		synctest.Wait()
+		// The torn-down connection's late events: a frame, its end, and an
+		// "open" must change nothing.
+		a := h.sock
+		ctx := context.Background()
+		ev := []connEvent{
+			{h: old, kind: evFrame, msg: wire.Message{JoinRef: j.JoinRef, Topic: "room:1", Event: wire.EventClose, Payload: []byte("{}")}},
+			{h: old, kind: evClosed, err: &CloseError{Code: 1000}},
+			{h: old, kind: evOpen, c: old.c},
+		}
+		done := make(chan struct{})
+		a.mb.Tell(ctx, testFuncMsg{f: func(sa *sockActor) {
+			for _, e := range ev {
+				_ = sa.evq.Put(ctx, e)
+			}
+			close(done)
+		}})
+		<-done
+		synctest.Wait()
+		if ch.State() != ChannelJoined || h.sock.State() != StateConnected {
+			t.Fatal(ch.State(), h.sock.State())
+		}
+		h.tr.noDial(t)
+		r := h.push(ch, "x", nil)
+		m := srv.expect(t, "room:1", "x")
+		srv.reply(t, m, "ok", "{}")
+		if o := mustReady(t, r); o.err != nil {
+			t.Fatal(o.err)
+		}
+	})
+}
+
+func TestBlockPolicyAndClose(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		for i := range 5 {
+			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", string(rune('0'+i)))
+		}
+		synctest.Wait()
+		var got []string
+		for range 5 {
+			got = append(got, string((<-sub.C()).Payload))
+		}
+		if strings.Join(got, "") != "01234" || sub.Dropped() != 0 {
+			t.Fatal(got, sub.Dropped())
+		}
+		// A consumer that stops reading does not keep Close from returning.
+		h.srv.push(t, jm.JoinRef.String(), "room:1", "n", "5")
+		h.srv.push(t, jm.JoinRef.String(), "room:1", "n", "6")
+		synctest.Wait()
+		if err := h.sock.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestBinaryPushOnV1IsAnError(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, Vsn: "1.0.0"})
+		ch := h.sock.Channel("room:1", nil)
+		res := h.join(ch)
+		synctest.Wait()
+		f := <-h.srv.c.toServer
+		m, err := wire.V1.DecodeClient(f.op, f.data)
+		if err != nil || m.Event != wire.EventJoin {
+			t.Fatal(m, err)
+		}
+		data, op, _ := wire.V1.EncodeServer(nil, &wire.Message{JoinRef: m.JoinRef, Ref: m.Ref, Topic: "room:1", Event: wire.EventReply,
+			Payload: []byte(`{"status":"ok","response":{}}`)})
+		h.srv.sendRaw(op, data)
+		mustReady(t, res)
+		if _, err := ch.Push(context.Background(), "bin", []byte{1, 2}); !errors.Is(err, wire.ErrUnsupported) {
+			t.Fatalf("binary push on vsn 1 = %v", err)
+		}
+	})
+}
