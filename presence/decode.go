@@ -34,13 +34,16 @@ func DecodeDiff(payload json.RawMessage) (Diff, error) {
 		return Diff{}, err
 	}
 	var diff Diff
-	err = members(b, func(key string, val []byte) error {
-		var side *State
-		switch key {
-		case "joins":
-			side = &diff.Joins
-		case "leaves":
-			side = &diff.Leaves
+	err = members(b, func(tok, val []byte) error {
+		var (
+			side *State
+			key  string
+		)
+		switch {
+		case keyIs(tok, "joins"):
+			side, key = &diff.Joins, "joins"
+		case keyIs(tok, "leaves"):
+			side, key = &diff.Leaves, "leaves"
 		default:
 			return nil
 		}
@@ -84,7 +87,8 @@ func validObject(payload json.RawMessage, what string) ([]byte, error) {
 
 func decodePresences(obj []byte, what string) (*stateData, error) {
 	d := newData(0)
-	err := members(obj, func(key string, val []byte) error {
+	err := members(obj, func(tok, val []byte) error {
+		key := unquote(tok)
 		p, err := decodePresence(val)
 		if err != nil {
 			return malformed("%s: key %q: %v", what, key, err)
@@ -103,8 +107,9 @@ func decodePresence(val []byte) (Presence, error) {
 		p        Presence
 		sawMetas bool
 	)
-	err := members(val, func(key string, v []byte) error {
-		if key != "metas" {
+	err := members(val, func(tok, v []byte) error {
+		if !keyIs(tok, "metas") {
+			key := unquote(tok)
 			if p.Fields == nil {
 				p.Fields = make(map[string]json.RawMessage)
 			}
@@ -134,7 +139,6 @@ func decodePresence(val []byte) (Presence, error) {
 	if err == nil && !sawMetas {
 		err = fmt.Errorf("no metas")
 	}
-
 	return p, err
 }
 
@@ -143,12 +147,12 @@ func decodeMeta(obj []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("meta is not an object")
 	}
 	m := Meta{Raw: obj}
-	err := members(obj, func(key string, v []byte) error {
-		switch key {
-		case "phx_ref":
+	err := members(obj, func(tok, v []byte) error {
+		switch {
+		case keyIs(tok, "phx_ref"):
 			m.ref = refOf(v)
 			m.Ref = refString(m.ref)
-		case "phx_ref_prev":
+		case keyIs(tok, "phx_ref_prev"):
 			m.prev = refOf(v)
 			m.PrevRef = refString(m.prev)
 		}
@@ -253,12 +257,22 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// members calls fn with each key and raw value of the object obj, in order.
-func members(obj []byte, fn func(key string, val []byte) error) error {
+// keyIs reports whether the string token tok decodes to name, without
+// allocating in the common case of a token with no escapes.
+func keyIs(tok []byte, name string) bool {
+	if bytes.IndexByte(tok, '\\') >= 0 {
+		return unquote(tok) == name
+	}
+	return len(tok) == len(name)+2 && string(tok[1:len(tok)-1]) == name
+}
+
+// members calls fn with each key (as its raw string token) and raw value of
+// the object obj, in order.
+func members(obj []byte, fn func(tok, val []byte) error) error {
 	i := skipWS(obj, 1)
 	for i < len(obj) && obj[i] != '}' {
 		k := skipString(obj, i)
-		key := unquote(obj[i:k])
+		key := obj[i:k]
 		i = skipWS(obj, k)
 		i = skipWS(obj, i+1) // ':'
 		j := skipValue(obj, i)

@@ -2,9 +2,11 @@ package presence
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"iter"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -194,37 +196,30 @@ func (s State) Get(key string) (Presence, bool) {
 
 // Keys returns the keys in JS order.
 func (s State) Keys() []string {
-	ents := s.d.ordered()
-	out := make([]string, len(ents))
-	for i, e := range ents {
-		out[i] = e.key
+	out := make([]string, 0, s.Len())
+	for k := range s.d.all() {
+		out = append(out, k)
 	}
 	return out
 }
 
 // All iterates over the keys and their presences in JS order.
-func (s State) All() iter.Seq2[string, Presence] {
-	return func(yield func(string, Presence) bool) {
-		for _, e := range s.d.ordered() {
-			if !yield(e.key, e.p) {
-				return
-			}
-		}
-	}
-}
+func (s State) All() iter.Seq2[string, Presence] { return s.d.all() }
 
 // MarshalJSON encodes the state as a presence_state payload, keys in JS order.
 func (s State) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, e := range s.d.ordered() {
-		if i > 0 {
+	first := true
+	for k, p := range s.d.all() {
+		if !first {
 			b.WriteByte(',')
 		}
-		kb, _ := json.Marshal(e.key)
+		first = false
+		kb, _ := json.Marshal(k)
 		b.Write(kb)
 		b.WriteByte(':')
-		pb, _ := e.p.MarshalJSON()
+		pb, _ := p.MarshalJSON()
 		b.Write(pb)
 	}
 	b.WriteByte('}')
@@ -234,10 +229,9 @@ func (s State) MarshalJSON() ([]byte, error) {
 // List returns chooser(key, presence) for every key, in JS order, like the
 // JS Presence.list(presences, chooser).
 func List[T any](s State, chooser func(key string, p Presence) T) []T {
-	ents := s.d.ordered()
-	out := make([]T, len(ents))
-	for i, e := range ents {
-		out[i] = chooser(e.key, e.p)
+	out := make([]T, 0, s.Len())
+	for k, p := range s.d.all() {
+		out = append(out, chooser(k, p))
 	}
 	return out
 }
@@ -245,22 +239,22 @@ func List[T any](s State, chooser func(key string, p Presence) T) []T {
 // stateData is the mutable representation behind a State. It is mutated only
 // while exactly one owner holds it (a fresh clone inside a pure function, or a
 // Machine that has not handed it out since its last change).
+//
+// The JS order is kept without sorting: keys lists every key in the order it
+// was added, with dead slots left by deletions (a slot is live when its
+// entry's pos points back at it), compacted once they outnumber the live
+// ones. Array-index keys, which JS lists first, are counted so that a state
+// without any pays nothing for them.
 type stateData struct {
-	m   map[string]entry
-	seq uint64 // insertion counter, gives the JS order of non-index keys
+	m       map[string]entry
+	keys    []string
+	indexed int // live keys that are array indices
 }
 
 type entry struct {
 	p   Presence
-	seq uint64
+	pos int   // slot in keys
 	idx int64 // array index value of the key, or -1
-}
-
-type orderedEntry struct {
-	key string
-	p   Presence
-	seq uint64
-	idx int64
 }
 
 func newData(n int) *stateData { return &stateData{m: make(map[string]entry, n)} }
@@ -269,11 +263,7 @@ func (d *stateData) clone() *stateData {
 	if d == nil {
 		return newData(0)
 	}
-	m := make(map[string]entry, len(d.m))
-	for k, v := range d.m {
-		m[k] = v
-	}
-	return &stateData{m: m, seq: d.seq}
+	return &stateData{m: maps.Clone(d.m), keys: slices.Clone(d.keys), indexed: d.indexed}
 }
 
 func (d *stateData) get(key string) (Presence, bool) {
@@ -292,40 +282,73 @@ func (d *stateData) set(key string, p Presence) {
 		d.m[key] = e
 		return
 	}
-	d.m[key] = entry{p: p, seq: d.seq, idx: arrayIndex(key)}
-	d.seq++
+	e := entry{p: p, pos: len(d.keys), idx: arrayIndex(key)}
+	if e.idx >= 0 {
+		d.indexed++
+	}
+	d.m[key] = e
+	d.keys = append(d.keys, key)
 }
 
-func (d *stateData) ordered() []orderedEntry {
-	if d == nil || len(d.m) == 0 {
-		return nil
+func (d *stateData) del(key string) {
+	e, ok := d.m[key]
+	if !ok {
+		return
 	}
-	out := make([]orderedEntry, 0, len(d.m))
-	for k, e := range d.m {
-		out = append(out, orderedEntry{key: k, p: e.p, seq: e.seq, idx: e.idx})
+	if e.idx >= 0 {
+		d.indexed--
 	}
-	slices.SortFunc(out, func(a, b orderedEntry) int {
-		switch {
-		case a.idx >= 0 && b.idx >= 0:
-			return cmpInt(a.idx, b.idx)
-		case a.idx >= 0:
-			return -1
-		case b.idx >= 0:
-			return 1
+	delete(d.m, key)
+	if len(d.keys) > 32 && len(d.keys) > 2*len(d.m) {
+		d.compact()
+	}
+}
+
+func (d *stateData) compact() {
+	live := make([]string, 0, len(d.m))
+	for i, k := range d.keys {
+		if e, ok := d.m[k]; ok && e.pos == i {
+			e.pos = len(live)
+			d.m[k] = e
+			live = append(live, k)
 		}
-		return cmpInt(int64(a.seq), int64(b.seq))
-	})
-	return out
+	}
+	d.keys = live
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// all iterates in JS order: array-index keys by value, then the others in
+// the order they were added.
+func (d *stateData) all() iter.Seq2[string, Presence] {
+	return func(yield func(string, Presence) bool) {
+		if d == nil {
+			return
+		}
+		if d.indexed > 0 {
+			type ik struct {
+				idx int64
+				key string
+			}
+			idx := make([]ik, 0, d.indexed)
+			for k, e := range d.m {
+				if e.idx >= 0 {
+					idx = append(idx, ik{e.idx, k})
+				}
+			}
+			slices.SortFunc(idx, func(a, b ik) int { return cmp.Compare(a.idx, b.idx) })
+			for _, x := range idx {
+				if !yield(x.key, d.m[x.key].p) {
+					return
+				}
+			}
+		}
+		for i, k := range d.keys {
+			if e, ok := d.m[k]; ok && e.pos == i && e.idx < 0 {
+				if !yield(k, e.p) {
+					return
+				}
+			}
+		}
 	}
-	return 0
 }
 
 // arrayIndex returns the value of key when JavaScript treats it as an array

@@ -1,5 +1,7 @@
 package presence
 
+import "slices"
+
 // Event is one change found by the fold or reported by a Machine: a Join, a
 // Leave, an Update (opt-in) or a Sync. The set is closed; use a type switch.
 type Event interface{ presenceEvent() }
@@ -83,23 +85,27 @@ func SyncDiff(state State, diff Diff) (State, []Event) {
 
 // syncState folds newState into d in place and appends the events to evs.
 func syncState(d *stateData, newState State, evs []Event) []Event {
+	if len(d.m) == 0 {
+		// Everything joins, in newState's order: newState is the diff.
+		return syncDiff(d, Diff{Joins: newState}, evs)
+	}
 	joins, leaves := newData(0), newData(0)
-	for _, e := range d.ordered() {
-		if _, ok := newState.d.get(e.key); !ok {
-			leaves.set(e.key, e.p)
+	for key, p := range d.all() {
+		if _, ok := newState.d.get(key); !ok {
+			leaves.set(key, p)
 		}
 	}
-	for _, e := range newState.d.ordered() {
-		cur, ok := d.get(e.key)
+	for key, p := range newState.d.all() {
+		cur, ok := d.get(key)
 		if !ok {
-			joins.set(e.key, e.p)
+			joins.set(key, p)
 			continue
 		}
-		if joined := without(e.p.Metas, cur.Metas); len(joined) > 0 {
-			joins.set(e.key, e.p.withMetas(joined))
+		if joined := without(p.Metas, cur.Metas); len(joined) > 0 {
+			joins.set(key, p.withMetas(joined))
 		}
-		if left := without(cur.Metas, e.p.Metas); len(left) > 0 {
-			leaves.set(e.key, cur.withMetas(left))
+		if left := without(cur.Metas, p.Metas); len(left) > 0 {
+			leaves.set(key, cur.withMetas(left))
 		}
 	}
 	return syncDiff(d, Diff{Joins: State{joins}, Leaves: State{leaves}}, evs)
@@ -109,31 +115,35 @@ func syncState(d *stateData, newState State, evs []Event) []Event {
 // modifies a Presence or a metas slice it did not create, which is what lets
 // States share them.
 func syncDiff(d *stateData, diff Diff, evs []Event) []Event {
-	for _, e := range diff.Joins.d.ordered() {
-		cur, ok := d.get(e.key)
-		merged := e.p
+	if len(d.m) == 0 && diff.Joins.Len() > 8 {
+		d.m = make(map[string]entry, diff.Joins.Len())
+	}
+	evs = slices.Grow(evs, diff.Joins.Len()+diff.Leaves.Len())
+	for key, p := range diff.Joins.d.all() {
+		cur, ok := d.get(key)
+		merged := p
 		if ok {
-			merged.Metas = append(without(cur.Metas, e.p.Metas), e.p.Metas...)
+			merged.Metas = append(without(cur.Metas, p.Metas), p.Metas...)
 		}
-		d.set(e.key, merged)
-		j := Join{Key: e.key, New: e.p}
+		d.set(key, merged)
+		j := Join{Key: key, New: p}
 		if ok {
 			c := cur
 			j.Current = &c
 		}
 		evs = append(evs, j)
 	}
-	for _, e := range diff.Leaves.d.ordered() {
-		cur, ok := d.get(e.key)
+	for key, p := range diff.Leaves.d.all() {
+		cur, ok := d.get(key)
 		if !ok {
 			continue
 		}
-		rest := cur.withMetas(without(cur.Metas, e.p.Metas))
-		evs = append(evs, Leave{Key: e.key, Current: rest, Left: e.p})
+		rest := cur.withMetas(without(cur.Metas, p.Metas))
+		evs = append(evs, Leave{Key: key, Current: rest, Left: p})
 		if len(rest.Metas) == 0 {
-			delete(d.m, e.key)
+			d.del(key)
 		} else {
-			d.set(e.key, rest)
+			d.set(key, rest)
 		}
 	}
 	return evs
