@@ -82,6 +82,9 @@ func decodeBinary(b []byte, fromClient bool) (Message, error) {
 		m.Ref = binRef(s[1])
 	}
 	if kind == KindReply {
+		if s[3] == "" {
+			return Message{}, malformedAt(4, "binary reply without a status")
+		}
 		m.Event = EventReply
 		m.Status = s[3]
 	} else {

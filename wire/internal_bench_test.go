@@ -36,7 +36,7 @@ func BenchmarkScanPayload(b *testing.B) {
 }
 
 func BenchmarkScanLongString(b *testing.B) {
-	p := []byte(`"` + string(make([]byte, 0)) )
+	p := []byte(`"` + string(make([]byte, 0)))
 	for len(p) < 4000 {
 		p = append(p, "Phoenix Channels carry soft-realtime messages. "...)
 	}
