@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/phxgo/phxgo/wire"
@@ -45,9 +47,18 @@ var omitted = regexp.MustCompile(`\.\.\.<(\d+) bytes omitted>\.\.\.`)
 // rebuilt frame does not match the recorded length and hash.
 func loadTranscripts(t testing.TB) []frame {
 	t.Helper()
+	frames, err := transcripts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
+// transcripts reads the files once for all tests and fuzz seeds.
+var transcripts = sync.OnceValues(func() ([]frame, error) {
 	files, err := filepath.Glob("../testdata/phoenix/*.jsonl")
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
+		return nil, fmt.Errorf("no transcripts: %v", err)
 	}
 	var frames []frame
 	for _, file := range files {
@@ -56,7 +67,7 @@ func loadTranscripts(t testing.TB) []frame {
 		}
 		f, err := os.Open(file)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
@@ -67,7 +78,7 @@ func loadTranscripts(t testing.TB) []frame {
 				Truncated                             bool
 			}
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s:%d: %v", file, n, err)
+				return nil, fmt.Errorf("%s:%d: %v", file, n, err)
 			}
 			fr := frame{file: filepath.Base(file), line: n, conn: l.Conn, dir: l.Dir, data: []byte(l.Data)}
 			switch l.Opcode {
@@ -75,13 +86,13 @@ func loadTranscripts(t testing.TB) []frame {
 				fr.op = wire.Text
 				if strings.Contains(l.Note, "hex-encoded") {
 					if fr.data, err = hex.DecodeString(l.Data); err != nil {
-						t.Fatal(err)
+						return nil, err
 					}
 				}
 			case "binary":
 				fr.op = wire.Binary
 				if fr.data, err = hex.DecodeString(l.Data); err != nil {
-					t.Fatal(err)
+					return nil, err
 				}
 			default:
 				continue
@@ -95,11 +106,11 @@ func loadTranscripts(t testing.TB) []frame {
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return frames
-}
+	return frames, nil
+})
 
 func rebuild(data string, size int, sum string) []byte {
 	loc := omitted.FindStringSubmatchIndex(data)
