@@ -34,3 +34,11 @@ fuzz:
 
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# demo starts the in-process dev server and three simulated users (about ten seconds).
+demo:
+	$(GO) run ./cmd/phx demo
+
+# serve runs the Phoenix-compatible dev server on 127.0.0.1:4000 until Ctrl-C.
+serve:
+	$(GO) run ./cmd/phx serve
