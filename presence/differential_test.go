@@ -58,7 +58,7 @@ func TestDifferentialJS(t *testing.T) {
 	var g *gen
 	for i := 0; i < *diffEvents; i++ {
 		if i%segment == 0 {
-			g = newGen(seed + uint64(i/segment))
+			g = newGen(seed+uint64(i/segment), false)
 			if i > 0 {
 				_ = enc.Encode(map[string]any{"op": "reset"})
 				msgs = append(msgs, genMsg{})
@@ -94,6 +94,7 @@ func TestDifferentialJS(t *testing.T) {
 	jsOpts := presence.Options{KeepStaleDiffs: true}
 	m, def := presence.NewMachine(jsOpts), presence.NewMachine(presence.Options{})
 	fast, dbg, defAgreed, staleSegments := 0, 0, 0, 0
+	r := &renderer{jsCanon: true}
 	for i, msg := range msgs {
 		if !sc.Scan() {
 			t.Fatalf("message %d: node printed only %d lines", i, i)
@@ -115,7 +116,7 @@ func TestDifferentialJS(t *testing.T) {
 				t.Fatalf("message %d: %v\n%s", i, err, msg.Raw)
 			}
 			if def.Stale() == 0 {
-				if a, b := renderGo(m, evs), renderGo(def, defEvs); !bytes.Equal(a, b) {
+				if a, b := r.render(m, evs), r.render(def, defEvs); !bytes.Equal(a, b) {
 					t.Fatalf("message %d: default options differ from phoenix.js before any stale diff\n%s\n%s", i, b, a)
 				}
 				defAgreed++
@@ -123,7 +124,7 @@ func TestDifferentialJS(t *testing.T) {
 		}
 		// Most lines are byte for byte what JSON.stringify prints; the
 		// others (escapes, 1.0, fields before metas) compare as JSON values.
-		line := renderGo(m, evs)
+		line := r.render(m, evs)
 		if bytes.Equal(line, sc.Bytes()) {
 			fast++
 			continue
@@ -150,9 +151,16 @@ func TestDifferentialJS(t *testing.T) {
 		len(msgs), fast, defAgreed, staleSegments, (*diffEvents+segment-1)/segment, jsTime, time.Since(start))
 }
 
-// renderGo writes the Machine's events and state in the node script's
-// layout.
-func renderGo(m *presence.Machine, evs []presence.Event) []byte {
+// renderer writes a Machine's events and state in the node script's layout.
+// With jsCanon set it also rewrites every value as JSON.stringify prints it,
+// memoised because the same presences are printed again on every line while
+// they stay in the state. A renderer belongs to one goroutine.
+type renderer struct {
+	jsCanon bool
+	memo    map[string][]byte
+}
+
+func (r *renderer) render(m *presence.Machine, evs []presence.Event) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"events":[`)
 	for i, ev := range evs {
@@ -162,23 +170,23 @@ func renderGo(m *presence.Machine, evs []presence.Event) []byte {
 		switch ev := ev.(type) {
 		case presence.Join:
 			b.WriteString(`["join",`)
-			writeJSON(&b, ev.Key)
+			r.writeJSON(&b, ev.Key)
 			b.WriteByte(',')
 			if ev.Current == nil {
 				b.WriteString("null")
 			} else {
-				writeJSON(&b, *ev.Current)
+				r.writeJSON(&b, *ev.Current)
 			}
 			b.WriteByte(',')
-			writeJSON(&b, ev.New)
+			r.writeJSON(&b, ev.New)
 			b.WriteByte(']')
 		case presence.Leave:
 			b.WriteString(`["leave",`)
-			writeJSON(&b, ev.Key)
+			r.writeJSON(&b, ev.Key)
 			b.WriteByte(',')
-			writeJSON(&b, ev.Current)
+			r.writeJSON(&b, ev.Current)
 			b.WriteByte(',')
-			writeJSON(&b, ev.Left)
+			r.writeJSON(&b, ev.Left)
 			b.WriteByte(']')
 		case presence.Sync:
 			b.WriteString(`["sync"]`)
@@ -192,9 +200,9 @@ func renderGo(m *presence.Machine, evs []presence.Event) []byte {
 			b.WriteByte(',')
 		}
 		b.WriteByte('[')
-		writeJSON(&b, kp.Key)
+		r.writeJSON(&b, kp.Key)
 		b.WriteByte(',')
-		writeJSON(&b, kp.Presence)
+		r.writeJSON(&b, kp.Presence)
 		b.WriteByte(']')
 	}
 	b.WriteString(`],"pending":`)
@@ -203,7 +211,7 @@ func renderGo(m *presence.Machine, evs []presence.Event) []byte {
 	return b.Bytes()
 }
 
-func writeJSON(b *bytes.Buffer, v any) {
+func (r *renderer) writeJSON(b *bytes.Buffer, v any) {
 	var raw []byte
 	switch v := v.(type) {
 	case string:
@@ -214,20 +222,23 @@ func writeJSON(b *bytes.Buffer, v any) {
 	default:
 		raw, _ = json.Marshal(v)
 	}
-	c, ok := canonMemo[string(raw)]
+	if !r.jsCanon {
+		b.Write(raw)
+		return
+	}
+	c, ok := r.memo[string(raw)]
 	if !ok {
 		var err error
 		if c, err = jsCanon(raw); err != nil {
 			c = raw
 		}
-		canonMemo[string(raw)] = c
+		if r.memo == nil {
+			r.memo = map[string][]byte{}
+		}
+		r.memo[string(raw)] = c
 	}
 	b.Write(c)
 }
-
-// canonMemo caches jsCanon: the same presences are printed again on every
-// line while they stay in the state. Only TestDifferentialJS uses it.
-var canonMemo = map[string][]byte{}
 
 // goResult renders the Machine's events and state the way the node script
 // does, through JSON, so that both sides compare as the same Go values.

@@ -35,6 +35,7 @@ type gen struct {
 	joinRef string // the channel's join ref, "" when not joined
 	nextJR  int
 	queue   []genMsg // messages already decided, e.g. the state after a rejoin
+	plain   bool     // only unique string refs, as a real server sends
 }
 
 type genMsg struct {
@@ -43,8 +44,8 @@ type genMsg struct {
 	Raw     string
 }
 
-func newGen(seed uint64) *gen {
-	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), metas: map[string][]genMeta{}}
+func newGen(seed uint64, plain bool) *gen {
+	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), metas: map[string][]genMeta{}, plain: plain}
 	g.rejoin()
 	return g
 }
@@ -95,7 +96,11 @@ func (g *gen) pickKey() string { return genKeys[g.r.IntN(len(genKeys))] }
 
 func (g *gen) newRef() string {
 	g.nextRef++
-	switch n := g.r.IntN(200); {
+	n := g.r.IntN(200)
+	if g.plain {
+		n = 199
+	}
+	switch {
 	case n == 0:
 		return "null"
 	case n == 1:
