@@ -1134,3 +1134,22 @@ func TestBinaryPushOnV1IsAnError(t *testing.T) {
 		}
 	})
 }
+
+func TestJoinParamsFuncPerJoin(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		n := 0
+		ch := h.sock.Channel("room:1", func() any { n++; return map[string]int{"last_seen": n} })
+		h.join(ch)
+		j1 := h.srv.expect(t, "room:1", wire.EventJoin)
+		h.srv.reply(t, j1, "ok", "{}")
+		synctest.Wait()
+		h.srv.push(t, j1.JoinRef.String(), "room:1", wire.EventError, "{}")
+		sleep(time.Second)
+		j2 := h.srv.expect(t, "room:1", wire.EventJoin)
+		if string(j1.Payload) != `{"last_seen":1}` || string(j2.Payload) != `{"last_seen":2}` {
+			t.Fatalf("%s %s", j1.Payload, j2.Payload)
+		}
+	})
+}
