@@ -123,16 +123,15 @@ func encodeBinary(dst []byte, m *Message, fromClient bool) ([]byte, error) {
 	default:
 		kind, has, fields = KindPush, [4]bool{true, false, true, true}, [4]string{jr, "", m.Topic, m.Event}
 	}
-	names := [4]string{"join_ref", "ref", "topic", "event"}
 	for k, f := range fields {
 		if !has[k] {
 			continue
 		}
 		if len(f) > 255 {
-			return dst, encodeErr(ErrTooLong, names[k]+" is "+strconv.Itoa(len(f))+" bytes")
+			return dst, encodeErr(ErrTooLong, fieldNames[k]+" is "+strconv.Itoa(len(f))+" bytes")
 		}
 		if !utf8.ValidString(f) {
-			return dst, encodeErr(ErrInvalidUTF8, names[k]+" is not valid UTF-8")
+			return dst, encodeErr(ErrInvalidUTF8, fieldNames[k]+" is not valid UTF-8")
 		}
 	}
 	dst = append(dst, kind)

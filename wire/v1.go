@@ -62,7 +62,7 @@ func decodeObject(b []byte) (Message, error) {
 			}
 			if slot >= 0 {
 				ref := slot < 2
-				if fs[slot], i, err = scanField(b, i, ref, string(key)); err != nil {
+				if fs[slot], i, err = scanField(b, i, ref, fieldNames[slot]); err != nil {
 					return Message{}, err
 				}
 			}

@@ -16,8 +16,11 @@ func decodeArray(b []byte) (Message, error) {
 	}
 	i++
 	var err error
-	for k, name := range [4]string{"join_ref", "ref", "topic", "event"} {
+	for k, name := range fieldNames {
 		i = skipWS(b, i)
+		if k == 0 && i < len(b) && b[i] == ']' {
+			return Message{}, errAt(ErrArity, i, "empty array")
+		}
 		if k > 0 {
 			if i, err = expectComma(b, i); err != nil {
 				return Message{}, err
@@ -65,6 +68,9 @@ func decodeArray(b []byte) (Message, error) {
 		Payload: b[pstart:pend:pend],
 	}, nil
 }
+
+// fieldNames names the header fields in frame order.
+var fieldNames = [4]string{"join_ref", "ref", "topic", "event"}
 
 // expectComma consumes the ',' between two elements; at a ']' it reports
 // too few elements.

@@ -66,6 +66,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"not json", wire.V2, wire.Text, `this is not json`, wire.ErrMalformed},
 		{"object on v2", wire.V2, wire.Text, `{"topic":"t"}`, wire.ErrFieldType},
 		{"four elements", wire.V2, wire.Text, `["1","1","t","e"]`, wire.ErrArity},
+		{"empty array", wire.V2, wire.Text, ` [ ] `, wire.ErrArity},
+		{"one element", wire.V2, wire.Text, `[null]`, wire.ErrArity},
 		{"object topic", wire.V2, wire.Text, `[null,"1",{},"e",{}]`, wire.ErrFieldType},
 		{"numeric event", wire.V2, wire.Text, `[null,"1","t",123,{}]`, wire.ErrFieldType},
 		{"bool ref", wire.V2, wire.Text, `[true,"1","t","e",{}]`, wire.ErrFieldType},
@@ -188,5 +190,42 @@ func TestParseReply(t *testing.T) {
 	m := wire.Message{Event: "x"}
 	if _, err := wire.ParseReply(&m); !errors.Is(err, wire.ErrNotReply) {
 		t.Errorf("not a reply: %v", err)
+	}
+}
+
+// TestDecodeAllocs holds decoding to one allocation per message, whatever
+// the payload size and whether a header field has escapes. Not parallel:
+// testing.AllocsPerRun refuses to run in a parallel test.
+func TestDecodeAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		s     wire.Serializer
+		op    wire.Opcode
+		frame string
+		max   float64
+	}{
+		{wire.V2, wire.Text, `[null,null,"room:lobby","new_msg",{"body":"hello","user":"alice","n":[1,2,3]}]`, 1},
+		{wire.V2, wire.Text, `["1","2","room:\u00e9","phx_reply",{"response":{},"status":"ok"}]`, 1},
+		{wire.V2, wire.Text, `[null,null,null,null,{}]`, 0},
+		{wire.V2, wire.Binary, "\x02\x08\x09room:binbin_bcast\xca\xfe", 1},
+		{wire.V1, wire.Text, `{"event":"new_msg","payload":{"body":"hi"},"ref":null,"topic":"room:lobby"}`, 1},
+	} {
+		frame := []byte(tc.frame)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := tc.s.DecodeServer(tc.op, frame); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > tc.max {
+			t.Errorf("%s: %v allocations, want at most %v", tc.frame, allocs, tc.max)
+		}
+	}
+	m := wire.Message{Event: wire.EventReply, Payload: []byte(`{"response":{"a":1},"status":"ok"}`)}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = wire.ParseReply(&m) }); allocs != 0 {
+		t.Errorf("ParseReply: %v allocations, want 0", allocs)
+	}
+	buf := make([]byte, 0, 256)
+	msg := wire.Message{JoinRef: wire.NewRef("1"), Ref: wire.NewRef("2"), Topic: "room:lobby", Event: "new_msg", Payload: []byte(`{"body":"hi"}`)}
+	if allocs := testing.AllocsPerRun(100, func() { buf, _, _ = wire.V2.EncodeClient(buf[:0], &msg) }); allocs != 0 {
+		t.Errorf("EncodeClient: %v allocations, want 0", allocs)
 	}
 }
