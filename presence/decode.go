@@ -75,7 +75,10 @@ func malformed(format string, args ...any) error {
 // copy with surrounding whitespace removed; the scanners below rely on it
 // being valid.
 func validObject(payload json.RawMessage, what string) ([]byte, error) {
-	b := bytes.TrimSpace(payload)
+	b := payload[skipWS(payload, 0):]
+	for len(b) > 0 && isWS(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
 	if !json.Valid(b) {
 		return nil, malformed("%s: invalid JSON", what)
 	}
@@ -205,8 +208,10 @@ func unquote(tok []byte) string {
 // The scanners below walk JSON already checked by json.Valid, so they only
 // need to find the bounds of each value.
 
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && isWS(b[i]) {
 		i++
 	}
 	return i

@@ -66,6 +66,11 @@ type Input struct {
 // proportional to the diff. It starts no goroutine and is not safe for
 // concurrent use: one goroutine (the tracker that reads the channel) owns it.
 // The States it hands out are immutable snapshots.
+//
+// A phx.Message maps onto an Input field for field (Event, Payload, and
+// JoinRef, which the channel stamps with its session's join ref), so a
+// tracker is a loop that reads a subscription to the two presence events and
+// calls Apply.
 type Machine struct {
 	opts    Options
 	state   *stateData

@@ -81,7 +81,8 @@ func (e *MetaError) Unwrap() error { return e.Err }
 
 // Presence is what the server holds for one key: its metas, plus any other
 // members the server's Presence fetch/2 added next to "metas" (Fields, nil
-// when there are none).
+// when there are none). The slices and maps of a Presence handed out by this
+// package are shared with the states that hold it: treat them as read-only.
 type Presence struct {
 	Metas  []Meta
 	Fields map[string]json.RawMessage
