@@ -250,6 +250,9 @@ func marshal(v any) (json.RawMessage, error) {
 // \/ written as plain UTF-8, HTML characters and U+2028/U+2029 unescaped,
 // number literals kept. Invalid JSON is returned unchanged.
 func Canonical(raw json.RawMessage) json.RawMessage {
+	if isCanonical(raw) {
+		return raw
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -285,4 +288,57 @@ func unescapeSeparators(b []byte) []byte {
 		i++
 	}
 	return out
+}
+
+// isCanonical is Canonical's fast path: it reports whether raw has no
+// whitespace between tokens, no escapes in strings and every object's keys
+// in strictly increasing order, so that re-encoding would not change it.
+// It answers false whenever unsure.
+func isCanonical(raw []byte) bool {
+	type frame struct {
+		object, wantKey bool
+		last            []byte
+		hasLast         bool
+	}
+	var stack []frame
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case ' ', '\t', '\n', '\r':
+			return false
+		case '{':
+			stack = append(stack, frame{object: true, wantKey: true})
+		case '[':
+			stack = append(stack, frame{})
+		case '}', ']':
+			if len(stack) == 0 {
+				return false
+			}
+			stack = stack[:len(stack)-1]
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].wantKey = true
+			}
+		case '"':
+			j := i + 1
+			for j < len(raw) && raw[j] != '"' {
+				if raw[j] == '\\' {
+					return false
+				}
+				j++
+			}
+			if j == len(raw) {
+				return false
+			}
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				f := &stack[n-1]
+				key := raw[i+1 : j]
+				if f.hasLast && bytes.Compare(key, f.last) <= 0 {
+					return false
+				}
+				f.last, f.hasLast, f.wantKey = key, true, false
+			}
+			i = j
+		}
+	}
+	return len(stack) == 0
 }

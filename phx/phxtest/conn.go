@@ -64,6 +64,7 @@ type Conn struct {
 	closeOnce sync.Once
 	closeCode atomic.Int64
 	paused    atomic.Pointer[chan struct{}] // non-nil while reading is paused
+	parked    atomic.Bool                   // the reader waits for ResumeReading
 	faults    atomic.Pointer[Faults]
 	lpActive  chan struct{} // long-poll requests reset the session timer
 
@@ -196,11 +197,17 @@ func (c *Conn) Drop() { c.terminate(0, true) }
 func (c *Conn) CloseWith(code int) { c.terminate(code, false) }
 
 // PauseReading stops reading client frames (they queue in the kernel and
-// the client's writes eventually block) until ResumeReading.
+// the client's writes eventually block) until ResumeReading. A frame the
+// reader is already waiting for is still read; ReadingPaused tells when
+// the reader has stopped.
 func (c *Conn) PauseReading() {
 	ch := make(chan struct{})
 	c.paused.CompareAndSwap(nil, &ch)
 }
+
+// ReadingPaused reports whether the reader has stopped after
+// PauseReading. Server.Wait can wait for it.
+func (c *Conn) ReadingPaused() bool { return c.parked.Load() }
 
 // ResumeReading undoes PauseReading.
 func (c *Conn) ResumeReading() {

@@ -163,10 +163,13 @@ func TestDropAndCloseWith(t *testing.T) {
 	srv := demo(t, nil)
 	a := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
 	b := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=b")
-	conns := waitConns(t, srv, 2)
-	conns[0].Drop()
+	byID := map[string]*phxtest.Conn{}
+	for _, c := range waitConns(t, srv, 2) {
+		byID[c.SocketID()] = c
+	}
+	byID["user_socket:a"].Drop()
 	a.expect("close 1006") // gorilla reports a TCP close without a close frame as 1006
-	conns[1].CloseWith(4001)
+	byID["user_socket:b"].CloseWith(4001)
 	b.expect("close 4001")
 	if err := srv.WaitActive(ctxT(t), 0); err != nil {
 		t.Fatal(err)
@@ -256,19 +259,18 @@ func TestPauseReading(t *testing.T) {
 	// begins, so the first frame can still get through; the next cannot.
 	c.send(`[null,"1","phoenix","heartbeat",{}]`)
 	c.send(`[null,"2","phoenix","heartbeat",{}]`)
-	if err := srv.Wait(ctxT(t), func() bool { return len(conn.Received()) >= 1 }); err != nil {
+	if err := srv.Wait(ctxT(t), conn.ReadingPaused); err != nil {
 		t.Fatal(err)
 	}
-	got := len(conn.Received())
+	if n := len(conn.Received()); n > 1 {
+		t.Fatalf("read %d frames while paused", n)
+	}
 	conn.ResumeReading()
-	if err := srv.Wait(ctxT(t), func() bool { return len(conn.Received()) == 2 }); err != nil {
-		t.Fatal(err)
-	}
-	if got > 2 {
-		t.Fatalf("read %d frames while paused", got)
-	}
 	c.expect(`text [null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]`,
 		`text [null,"2","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+	if conn.ReadingPaused() {
+		t.Fatal("still paused")
+	}
 }
 
 func TestCrashChannelAndPhoenix18(t *testing.T) {

@@ -85,8 +85,11 @@ func (c *Conn) extendIdle() {
 func (c *Conn) readLoop() {
 	for {
 		if p := c.paused.Load(); p != nil {
+			c.parked.Store(true)
+			c.srv.notify()
 			select {
 			case <-*p:
+				c.parked.Store(false)
 			case <-c.ctx.Done():
 				return
 			}
