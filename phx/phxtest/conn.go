@@ -70,6 +70,8 @@ type Conn struct {
 
 	mu       sync.Mutex
 	received []wire.Message
+	sent     []sentFrame
+	sentSeq  int64
 	joined   map[string]json.RawMessage // topic → current join ref
 }
 
@@ -132,6 +134,61 @@ func (c *Conn) record(f *inFrame) {
 	c.received = append(c.received, m)
 	c.mu.Unlock()
 	c.srv.notify()
+}
+
+type sentFrame struct {
+	seq int64
+	f   *outFrame
+}
+
+// SentFrame is a frame the server wrote to a connection. Seq numbers the
+// connection's frames from 1 in the order they were written, so a client
+// that reports how many frames it has read proves which ones it got.
+type SentFrame struct {
+	Seq     int64
+	Opcode  wire.Opcode
+	Message wire.Message // zero for raw frames (SendRaw)
+	Data    []byte       // the frame as written
+}
+
+// Sent returns the frames written so far, oldest first (at most
+// Config.RecordLimit; Seq keeps counting past dropped ones).
+func (c *Conn) Sent() []SentFrame {
+	c.mu.Lock()
+	fs := append([]sentFrame(nil), c.sent...)
+	c.mu.Unlock()
+	out := make([]SentFrame, 0, len(fs))
+	for _, s := range fs {
+		op, data := encode(c.vsn, s.f)
+		sf := SentFrame{Seq: s.seq, Opcode: wire.Opcode(op), Data: data}
+		if !s.f.raw {
+			sf.Message = wire.Message{JoinRef: toRef(s.f.joinRef), Ref: toRef(s.f.ref), Event: s.f.event,
+				Payload: s.f.payload, Binary: s.f.binary, Status: s.f.status}
+			sf.Message.Topic, _ = rawString(s.f.topic)
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+// SentCount is the number of frames written so far.
+func (c *Conn) SentCount() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sentSeq
+}
+
+func (c *Conn) recordSent(f *outFrame) {
+	lim := c.srv.cfg.RecordLimit
+	c.mu.Lock()
+	c.sentSeq++
+	if lim >= 0 {
+		if len(c.sent) >= lim {
+			c.sent = append(c.sent[:0], c.sent[1:]...)
+		}
+		c.sent = append(c.sent, sentFrame{seq: c.sentSeq, f: f})
+	}
+	c.mu.Unlock()
 }
 
 func toRef(raw json.RawMessage) wire.Ref {

@@ -45,7 +45,8 @@
 // or malformed frames (SendRaw) and frames with any refs (Send), and have
 // a channel crashed (CrashChannel). The server can refuse the next
 // connects (RefuseNext), go away and come back on the same address (Down,
-// Up, Restart). Conn.Received lists the frames a client sent; WaitConn,
+// Up, Restart). Conn.Received lists the frames a client sent and Conn.Sent the frames
+// the server wrote, numbered per connection; WaitConn,
 // WaitJoined, WaitActive and Wait block until something happened, bounded
 // by a context.
 //

@@ -160,6 +160,9 @@ drain:
 		}
 		msgs = append(msgs, string(data))
 	}
+	for _, f := range frames {
+		c.recordSent(f)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "status": 200, "token": token})
 }
 

@@ -209,6 +209,15 @@ func TestSendRawAndSend(t *testing.T) {
 	c.expect("text not json", "binary 0909",
 		`text ["0",null,"room:a","phx_close",{}]`,
 		`text ["1",null,"room:a","news",{"n":1}]`)
+	sent := conn.Sent()
+	if len(sent) != 7 || conn.SentCount() != 7 {
+		t.Fatalf("sent %d frames, count %d", len(sent), conn.SentCount())
+	}
+	last := sent[6]
+	if last.Seq != 7 || last.Message.Event != "news" || last.Message.Topic != "room:a" || last.Message.JoinRef.String() != "1" ||
+		string(last.Data) != `["1",null,"room:a","news",{"n":1}]` || sent[3].Message.Event != "" || string(sent[3].Data) != "not json" {
+		t.Fatalf("sent frames %+v", sent[3:])
+	}
 }
 
 func TestRefuseNextAndStats(t *testing.T) {

@@ -156,6 +156,7 @@ func (c *Conn) writeLoop() {
 				c.terminate(0, true)
 				return
 			}
+			c.recordSent(f)
 		}
 	}
 }
