@@ -303,6 +303,19 @@ func (ch *Channel) BroadcastFrom(event string, payload any) error {
 	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, body, false, ch.p)
 }
 
+// Go runs f on a goroutine owned by the connection, as a handler would
+// spawn a process holding a socket_ref: f may outlive the channel (its
+// ReplyRef still answers), and ctx ends when the connection does, which
+// waits for f to return.
+func (ch *Channel) Go(f func(ctx context.Context)) {
+	c := ch.p.conn
+	c.tasks.Add(1)
+	go func() {
+		defer c.tasks.Done()
+		f(c.ctx)
+	}()
+}
+
 // Send delivers msg to the handler's HandleInfo on the channel goroutine,
 // after the messages already queued, as send(self(), msg) does. It fails
 // with ErrOutboxFull instead of blocking when the mailbox is full, so a

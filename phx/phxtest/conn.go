@@ -68,6 +68,8 @@ type Conn struct {
 	faults    atomic.Pointer[Faults]
 	lpActive  chan struct{} // long-poll requests reset the session timer
 
+	tasks sync.WaitGroup // Channel.Go goroutines
+
 	mu       sync.Mutex
 	received []wire.Message
 	sent     []sentFrame

@@ -79,7 +79,7 @@ func (Room) Join(_ context.Context, ch *Channel, payload json.RawMessage) (any, 
 }
 
 // HandleIn implements Handler.
-func (Room) HandleIn(ctx context.Context, ch *Channel, in Inbound) Result {
+func (Room) HandleIn(_ context.Context, ch *Channel, in Inbound) Result {
 	switch in.Event {
 	case "echo":
 		if in.Binary {
@@ -113,7 +113,16 @@ func (Room) HandleIn(ctx context.Context, ch *Channel, in Inbound) Result {
 		if err != nil {
 			return Crash()
 		}
-		slowReply(ctx, in.ReplyRef(), ms, p.Ms)
+		ref := in.ReplyRef()
+		ch.Go(func(ctx context.Context) {
+			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				_ = ref.Reply("ok", map[string]any{"slept_ms": p.Ms})
+			case <-ctx.Done():
+			}
+		})
 		return NoReply()
 	case "update_meta":
 		var extra map[string]any
@@ -155,20 +164,6 @@ func (Room) HandleIn(ctx context.Context, ch *Channel, in Inbound) Result {
 }
 
 type binaryPush []byte
-
-// slowReply answers after ms from its own goroutine, like a task holding a
-// socket_ref; it gives up when the channel stops.
-func slowReply(ctx context.Context, ref ReplyRef, ms int64, lit json.Number) {
-	go func() {
-		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			_ = ref.Reply("ok", map[string]any{"slept_ms": lit})
-		case <-ctx.Done():
-		}
-	}()
-}
 
 // HandleInfo implements Handler.
 func (Room) HandleInfo(_ context.Context, ch *Channel, msg any) Result {

@@ -196,6 +196,9 @@ func TestSendRawAndSend(t *testing.T) {
 	if err := conn.SendRaw(wire.Binary, []byte{9, 9}); err != nil {
 		t.Fatal(err)
 	}
+	if err := conn.SendRaw(wire.Opcode(websocket.PingMessage), []byte("p")); err != nil {
+		t.Fatal(err)
+	}
 	stale := wire.Message{JoinRef: wire.NewRef("0"), Topic: "room:a", Event: "phx_close"}
 	if err := conn.Send(stale); err != nil {
 		t.Fatal(err)
@@ -210,11 +213,11 @@ func TestSendRawAndSend(t *testing.T) {
 		`text ["0",null,"room:a","phx_close",{}]`,
 		`text ["1",null,"room:a","news",{"n":1}]`)
 	sent := conn.Sent()
-	if len(sent) != 7 || conn.SentCount() != 7 {
+	if len(sent) != 8 || conn.SentCount() != 8 {
 		t.Fatalf("sent %d frames, count %d", len(sent), conn.SentCount())
 	}
-	last := sent[6]
-	if last.Seq != 7 || last.Message.Event != "news" || last.Message.Topic != "room:a" || last.Message.JoinRef.String() != "1" ||
+	last := sent[7]
+	if last.Seq != 8 || last.Message.Event != "news" || last.Message.Topic != "room:a" || last.Message.JoinRef.String() != "1" ||
 		string(last.Data) != `["1",null,"room:a","news",{"n":1}]` || sent[3].Message.Event != "" || string(sent[3].Data) != "not json" {
 		t.Fatalf("sent frames %+v", sent[3:])
 	}

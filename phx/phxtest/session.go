@@ -52,6 +52,7 @@ func (s *session) run() {
 	defer func() {
 		c.cancel()
 		s.wg.Wait()
+		c.tasks.Wait()
 		for _, p := range s.chans {
 			s.detach(p)
 		}

@@ -147,8 +147,12 @@ func (c *Conn) writeLoop() {
 			return
 		case f := <-c.out:
 			op, data := encode(c.vsn, f)
-			if op == websocket.CloseMessage {
-				c.ws.WriteControl(op, data, time.Now().Add(time.Second))
+			if op != websocket.TextMessage && op != websocket.BinaryMessage {
+				// close, ping and pong sent raw; control frames carry at
+				// most 125 bytes, and gorilla refuses more.
+				if err := c.ws.WriteControl(op, data, time.Now().Add(time.Second)); err == nil {
+					c.recordSent(f)
+				}
 				continue
 			}
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
