@@ -441,8 +441,9 @@ func (s *Server) WaitActive(ctx context.Context, n int) error {
 	return s.wait(ctx, func() bool { return s.Stats().Active == n })
 }
 
-// Wait waits until cond returns true; cond is evaluated after every
-// connection, join or leave. It must not block.
+// Wait waits until cond returns true, or ctx ends. cond is evaluated now
+// and again after every connection, disconnection, join, leave, received
+// frame and reader pause; it must not block.
 func (s *Server) Wait(ctx context.Context, cond func() bool) error { return s.wait(ctx, cond) }
 
 func (s *Server) wait(ctx context.Context, cond func() bool) error {

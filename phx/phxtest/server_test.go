@@ -431,3 +431,57 @@ func TestCloseIsBoundedWithStuckClient(t *testing.T) {
 	c.expect("close 1001")
 	srv.Close() // idempotent
 }
+
+func TestClientCloseCodeAnsweredWith1000(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	for _, code := range []int{1000, 1001, 4000} {
+		c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		c.expect("close 1000")
+	}
+}
+
+func TestLongPollDropAndDisconnect(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, func(c *phxtest.Config) { c.LongPollWindow = 50 * time.Millisecond })
+	get := func(u string) (status int, token string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status int
+			Token  string
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return body.Status, body.Token
+	}
+	st, tok := get(srv.LongPollURL() + "?vsn=2.0.0&user=lp")
+	if st != 410 || tok == "" {
+		t.Fatalf("open: %d %q", st, tok)
+	}
+	if st, _ := get(srv.LongPollURL() + "?vsn=2.0.0&user=lp&token=" + tok); st != 204 {
+		t.Fatalf("empty poll: %d", st)
+	}
+	conn := waitConns(t, srv, 1)[0]
+	if conn.Transport() != "longpoll" {
+		t.Fatalf("transport %q", conn.Transport())
+	}
+	if n := srv.Disconnect("user_socket:lp"); n != 1 {
+		t.Fatalf("Disconnect: %d", n)
+	}
+	<-conn.Done()
+	st, tok2 := get(srv.LongPollURL() + "?vsn=2.0.0&user=lp&token=" + tok)
+	if st != 410 || tok2 == tok {
+		t.Fatalf("poll after disconnect: %d (same token %v)", st, tok2 == tok)
+	}
+	srv.RefuseNext(1)
+	if st, _ := get(srv.LongPollURL() + "?vsn=2.0.0"); st != 403 {
+		t.Fatalf("refused: %d", st)
+	}
+}
