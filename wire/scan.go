@@ -105,25 +105,6 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	}
 }
 
-// quickString returns the end of the string at b[i] when its closing
-// quote is among the 8 bytes after the opening one and no byte before it
-// needs attention (the common short key or value), and 0 otherwise, in
-// which case scanString does the work.
-func quickString(b []byte, i int) int {
-	if i+9 > len(b) {
-		return 0
-	}
-	m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9]))
-	if m == 0 {
-		return 0
-	}
-	k := i + 1 + bits.TrailingZeros64(m)>>3
-	if b[k] != '"' {
-		return 0
-	}
-	return k + 1
-}
-
 // strPlain marks the bytes that need no attention inside a JSON string.
 var strPlain = func() (t [256]bool) {
 	for c := 0x20; c < 0x80; c++ {
@@ -262,11 +243,21 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		if i >= len(b) || b[i] != '"' {
 			return 0, malformedAt(i, "expected object key")
 		}
-		if e := quickString(b, i); e > 0 {
-			i = e
-		} else if i, _, err = scanString(b, i); err != nil {
+		// A short key whose closing quote is in the next 8 bytes is done
+		// here; writing this out beats a call for the keys that make up
+		// most of a payload.
+		if i+9 <= len(b) {
+			if m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9])); m != 0 {
+				if k := i + 1 + bits.TrailingZeros64(m)>>3; b[k] == '"' {
+					i = k + 1
+					goto keyDone
+				}
+			}
+		}
+		if i, _, err = scanString(b, i); err != nil {
 			return 0, err
 		}
+	keyDone:
 		if i < len(b) && b[i] == ':' {
 			i++
 		} else {
@@ -284,12 +275,31 @@ elem: // expecting a member (object) or an element (array) at b[i]
 	case '{', '[':
 		goto open
 	case '"':
-		if e := quickString(b, i); e > 0 {
-			i = e
-		} else if i, _, err = scanString(b, i); err != nil {
+		if i+9 <= len(b) {
+			if m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9])); m != 0 {
+				if k := i + 1 + bits.TrailingZeros64(m)>>3; b[k] == '"' {
+					i = k + 1
+					goto next
+				}
+			}
+		}
+		if i, _, err = scanString(b, i); err != nil {
 			return 0, err
 		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+	case '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// A plain integer followed by a delimiter needs no more checks.
+		j := i + 1
+		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+			j++
+		}
+		if j < len(b) && (b[j] == ',' || b[j] == '}' || b[j] == ']') {
+			i = j
+			goto next
+		}
+		if i, err = scanNumber(b, i); err != nil {
+			return 0, err
+		}
+	case '-', '0':
 		if i, err = scanNumber(b, i); err != nil {
 			return 0, err
 		}
