@@ -223,7 +223,7 @@ func (p *chanProc) reply(f *inFrame, res Result, faultable bool) {
 			return
 		}
 	}
-	out := &outFrame{joinRef: p.joinRef, ref: f.ref, topic: p.topicRaw, event: eventReply, isReply: true}
+	out := &outFrame{joinRef: p.joinRef, ref: f.ref, topic: p.topicRaw, event: eventReply}
 	if res.binary {
 		out.binary, out.status, out.payload = true, res.status, res.data
 	} else {

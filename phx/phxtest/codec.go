@@ -134,17 +134,10 @@ type outFrame struct {
 	binary              bool
 	status              string // binary replies only
 
-	// raw frames and close requests bypass the serializer
-	raw      bool
-	rawOp    int
-	rawData  []byte
-	close    bool
-	code     int
-	reason   string
-	abrupt   bool
-	isHBeat  bool // a heartbeat reply, for fault filtering
-	isReply  bool
-	joinRply bool
+	// raw frames bypass the serializer
+	raw     bool
+	rawOp   int
+	rawData []byte
 }
 
 // encode serialises f for vsn; it returns the opcode and bytes.

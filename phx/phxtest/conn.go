@@ -288,9 +288,6 @@ func (c *Conn) SendRaw(op wire.Opcode, data []byte) error {
 func (c *Conn) Send(m wire.Message) error {
 	f := &outFrame{joinRef: fromRef(m.JoinRef), ref: fromRef(m.Ref), topic: quote(m.Topic),
 		event: m.Event, payload: m.Payload, binary: m.Binary, status: m.Status}
-	if m.Binary && m.Event == eventReply {
-		f.isReply = true
-	}
 	if !m.Binary && len(f.payload) == 0 {
 		f.payload = json.RawMessage("{}")
 	}

@@ -118,7 +118,7 @@ func (r ReplyRef) Reply(status string, response any) error {
 		return err
 	}
 	return r.c.enqueue(context.Background(), &outFrame{joinRef: r.joinRef, ref: r.ref, topic: r.topic,
-		event: eventReply, payload: replyPayload(status, body), isReply: true})
+		event: eventReply, payload: replyPayload(status, body)})
 }
 
 // ReplyBinary sends a binary reply frame (V2 only) with data.
@@ -127,7 +127,7 @@ func (r ReplyRef) ReplyBinary(status string, data []byte) error {
 		return errors.New("phxtest: zero ReplyRef")
 	}
 	return r.c.enqueue(context.Background(), &outFrame{joinRef: r.joinRef, ref: r.ref, topic: r.topic,
-		event: eventReply, payload: data, binary: true, status: status, isReply: true})
+		event: eventReply, payload: data, binary: true, status: status})
 }
 
 // Result is what HandleIn and HandleInfo return. The zero Result is NoReply.

@@ -148,9 +148,6 @@ drain:
 	}
 	msgs := make([]string, 0, len(frames))
 	for _, f := range frames {
-		if f.close {
-			continue
-		}
 		_, data := encode(c.vsn, f)
 		// Phoenix puts binary frames into the JSON as they are; bytes that
 		// are not UTF-8 make the response fail and the batch is lost.

@@ -83,7 +83,7 @@ func (s *session) run() {
 func (s *session) emit(f *outFrame) { _ = s.c.enqueue(s.c.ctx, f) }
 
 func (s *session) unmatched(f *inFrame) {
-	s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: f.topic, event: eventReply, payload: unmatchedTopic, isReply: true})
+	s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: f.topic, event: eventReply, payload: unmatchedTopic})
 }
 
 func (s *session) handle(f inFrame) {
@@ -92,14 +92,14 @@ func (s *session) handle(f inFrame) {
 	switch {
 	case topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary:
 		if !s.c.effectiveFaults().IgnoreHeartbeats {
-			s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: phoenixTopicJSON, event: eventReply, payload: okEmpty, isHBeat: true, isReply: true})
+			s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: phoenixTopicJSON, event: eventReply, payload: okEmpty})
 		}
 	case !topicOK:
 		s.unmatched(&f)
 	case eventOK && event == eventJoin && !f.binary:
 		s.join(f, topic)
 	case eventOK && event == eventLeave && s.chans[topic] == nil:
-		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty, isReply: true})
+		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty})
 	default:
 		p := s.chans[topic]
 		if p == nil || !p.tell(s.c.ctx, chanMsg{in: &f, leave: eventOK && event == eventLeave, badEvent: !eventOK}) {
@@ -119,7 +119,7 @@ func (s *session) join(f inFrame, topic string) {
 	}
 	old := s.chans[topic]
 	if old == nil && len(s.chans) >= c.srv.cfg.MaxChannels {
-		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: tooManyChannels, isReply: true})
+		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: tooManyChannels})
 		return
 	}
 	if old != nil {
@@ -162,7 +162,7 @@ func (s *session) join(f inFrame, topic string) {
 	}
 	if !faults.DropJoinReplies {
 		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply,
-			payload: replyPayload(status, res.response), isReply: true, joinRply: true})
+			payload: replyPayload(status, res.response)})
 	}
 	if old != nil {
 		s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
