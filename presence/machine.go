@@ -87,7 +87,19 @@ type pendingDiff struct {
 }
 
 // NewMachine returns a Machine with no state, waiting for a presence_state.
+// The zero Machine is the same as NewMachine(Options{}).
 func NewMachine(opts Options) *Machine {
+	m := &Machine{opts: opts}
+	m.init()
+	return m
+}
+
+func (m *Machine) init() {
+	if m.state != nil {
+		return
+	}
+	m.state = newData(0)
+	opts := &m.opts
 	if opts.StateEvent == "" {
 		opts.StateEvent = DefaultStateEvent
 	}
@@ -97,7 +109,6 @@ func NewMachine(opts Options) *Machine {
 	if opts.MaxPending == 0 {
 		opts.MaxPending = DefaultMaxPending
 	}
-	return &Machine{opts: opts, state: newData(0)}
 }
 
 // Apply folds one channel message. Messages with other event names are
@@ -107,6 +118,7 @@ func NewMachine(opts Options) *Machine {
 // cannot be decoded changes nothing and returns an error matching
 // ErrMalformed.
 func (m *Machine) Apply(in Input) ([]Event, error) {
+	m.init()
 	switch in.Event {
 	case m.opts.StateEvent:
 		st, err := DecodeState(in.Payload)

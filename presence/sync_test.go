@@ -410,7 +410,11 @@ func TestMachine(t *testing.T) {
 
 	t.Run("snapshots do not change", func(t *testing.T) {
 		t.Parallel()
-		m := presence.NewMachine(presence.Options{})
+		var m0 presence.Machine // the zero Machine works
+		m := &m0
+		if m.State().Len() != 0 || len(m.List()) != 0 {
+			t.Fatal("zero Machine not empty")
+		}
 		apply(m, in("presence_state", `{"a":{"metas":[{"phx_ref":"1"}]}}`, "1"))
 		snap := m.State()
 		apply(m, in("presence_diff", joinB, "1"))
