@@ -73,7 +73,9 @@ func TestDifferentialJS(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: node needs about 0.15 s per 1,000 messages on an idle
+	// machine, and CI machines are not idle.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(*diffEvents)*10*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("..", "testdata", "js", "presence_diff.mjs"))
@@ -93,7 +95,7 @@ func TestDifferentialJS(t *testing.T) {
 	// it until it drops its first stale diff in a segment.
 	jsOpts := presence.Options{KeepStaleDiffs: true}
 	m, def := presence.NewMachine(jsOpts), presence.NewMachine(presence.Options{})
-	fast, dbg, defAgreed, staleSegments := 0, 0, 0, 0
+	fast, defAgreed, staleSegments := 0, 0, 0
 	r := &renderer{jsCanon: true}
 	for i, msg := range msgs {
 		if !sc.Scan() {
@@ -122,16 +124,13 @@ func TestDifferentialJS(t *testing.T) {
 				defAgreed++
 			}
 		}
-		// Most lines are byte for byte what JSON.stringify prints; the
-		// others (escapes, 1.0, fields before metas) compare as JSON values.
+		// The Go side, rewritten as JSON.stringify prints, should match
+		// node byte for byte; if not, the lines still agree when they are
+		// the same JSON values (a case jsCanon does not cover).
 		line := r.render(m, evs)
 		if bytes.Equal(line, sc.Bytes()) {
 			fast++
 			continue
-		}
-		if dbg < 3 {
-			dbg++
-			t.Logf("GO %s\nJS %s", line, sc.Bytes())
 		}
 		var want jsResult
 		if err := json.Unmarshal(sc.Bytes(), &want); err != nil {
