@@ -67,7 +67,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		machine: presence.NewMachine(presence.Options{Updates: true}), users: map[string]*demoUser{}}
 	defer d.closeAll()
 	if err := d.story(); err != nil {
-		if errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil { // whatever the step was doing when interrupted
 			fmt.Fprintln(stderr, "phx demo: interrupted")
 			return exitOK
 		}

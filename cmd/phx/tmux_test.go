@@ -65,7 +65,9 @@ func TestPresenceTableInTmux(t *testing.T) {
 	if err := ann.Leave(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	s = screen(func(s string) bool { return strings.Contains(s, "1 present") && strings.Contains(s, "last change: -ann") })
+	s = screen(func(s string) bool {
+		return strings.Contains(s, "1 present") && strings.Contains(s, "last change: -ann")
+	})
 	if strings.Count(s, "room:lobby  ") != 1 || strings.Contains(s, "ann   ") {
 		t.Fatalf("stale table left on screen:\n%s", s)
 	}
