@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -60,8 +61,15 @@ func (t *wsTransport) Dial(ctx context.Context, u string, header http.Header) (C
 
 type wsConn struct{ c *websocket.Conn }
 
+// readBufs holds scratch buffers for reading frames, shared by all sockets
+// so that an idle socket keeps none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// ReadMessage reads a frame through a pooled scratch buffer and returns an
+// exact-size copy: one allocation per message, and a delivered payload
+// (which aliases the frame) pins no more memory than its frame.
 func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
-	op, b, err := w.c.ReadMessage()
+	op, r, err := w.c.NextReader()
 	if err != nil {
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
@@ -69,7 +77,36 @@ func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
 		}
 		return 0, nil, err
 	}
-	return wire.Opcode(op), b, nil
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if cap(buf) <= 1<<20 {
+				*bp = buf
+				readBufs.Put(bp)
+			}
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return 0, nil, &CloseError{Code: ce.Code, Reason: ce.Text}
+			}
+			return 0, nil, err
+		}
+	}
+	out := make([]byte, len(buf))
+	copy(out, buf)
+	if cap(buf) <= 1<<20 { // do not keep huge buffers around
+		*bp = buf
+		readBufs.Put(bp)
+	}
+	return wire.Opcode(op), out, nil
 }
 
 func (w *wsConn) WriteMessage(op wire.Opcode, data []byte, deadline time.Time) error {
