@@ -55,20 +55,19 @@ func decodeBinary(b []byte, fromClient bool) (Message, error) {
 	if len(b)-start < total {
 		return Message{}, errAt(ErrTruncated, start, "header fields run past the end")
 	}
-	if !utf8.Valid(b[start : start+total]) {
-		// Check field by field only to report where.
-		off := start
-		for _, n := range lens {
-			if !utf8.Valid(b[off : off+n]) {
-				return Message{}, errAt(ErrInvalidUTF8, off, "header field is not UTF-8")
-			}
-			off += n
+	// Each field on its own: the concatenation can be valid UTF-8 when a
+	// character is split across two fields.
+	off := start
+	for _, n := range lens {
+		if !utf8.Valid(b[off : off+n]) {
+			return Message{}, errAt(ErrInvalidUTF8, off, "header field is not UTF-8")
 		}
+		off += n
 	}
 	// One allocation for all four fields, which are contiguous.
 	span := string(b[start : start+total])
 	var s [4]string
-	off := 0
+	off = 0
 	for k, n := range lens {
 		s[k] = span[off : off+n]
 		off += n

@@ -80,6 +80,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"empty binary", wire.V2, wire.Binary, "", wire.ErrTruncated},
 		{"short header", wire.V2, wire.Binary, "\x01\x01\x01", wire.ErrTruncated},
 		{"binary invalid utf8", wire.V2, wire.Binary, "\x02\x01\x01\xff" + "e", wire.ErrInvalidUTF8},
+		{"utf8 split across fields", wire.V2, wire.Binary, "\x02\x01\x01\xc3\xa9", wire.ErrInvalidUTF8},
 		{"binary on v1", wire.V1, wire.Binary, "\x02\x01\x01te", wire.ErrUnsupported},
 		{"array on v1", wire.V1, wire.Text, `[null,null,"t","e",{}]`, wire.ErrFieldType},
 		{"v1 no payload", wire.V1, wire.Text, `{"topic":"t","event":"e"}`, wire.ErrArity},
