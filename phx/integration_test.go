@@ -313,7 +313,9 @@ func TestIntegrationHeartbeatTimeout(t *testing.T) {
 	if !errors.Is(d.Err, phx.ErrHeartbeatTimeout) || !d.Reconnect {
 		t.Fatalf("%+v", d)
 	}
-	if el := time.Since(start); el > 200*time.Millisecond {
+	// The exact bound (interval + timeout) is checked under synctest; on a
+	// shared machine under -race only detection itself is checked here.
+	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("dead connection found after %v", el)
 	}
 	waitStatus[phx.Connected](t, ctx, sock, nil)

@@ -622,17 +622,19 @@ func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, heade
 	for {
 		op, b, err := c.ReadMessage()
 		if err != nil {
-			if ctx.Err() == nil {
-				a.sendEv(ctx, connEvent{h: h, kind: evClosed, err: err})
+			if ctx.Err() == nil { // not torn down by the actor: tell it
+				h.cancel(&closeReq{})
+				a.sendEv(a.ctx, connEvent{h: h, kind: evClosed, err: err})
 			}
-			h.cancel(&closeReq{})
 			return
 		}
 		m, err := ser.DecodeServer(op, b)
 		if err != nil {
 			a.s.nMalformed.Add(1)
-			a.sendEv(ctx, connEvent{h: h, kind: evClosed, err: fmt.Errorf("%w: %w", ErrProtocol, err)})
+			// The close frame is chosen before the actor hears of it, so
+			// that its own teardown cannot pick another.
 			h.cancel(&closeReq{code: 1002, reason: "protocol error"})
+			a.sendEv(a.ctx, connEvent{h: h, kind: evClosed, err: fmt.Errorf("%w: %w", ErrProtocol, err)})
 			return
 		}
 		a.s.nReceived.Add(1)
