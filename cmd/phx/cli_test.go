@@ -204,7 +204,7 @@ func TestPushOutcomes(t *testing.T) {
 		{"error reply", []string{u, "room:lobby", "error"}, exitFailure, `{"status":"error","response":{"reason":"nope"}}`, `reply status "error"`},
 		{"timeout", []string{"-timeout", "100ms", u, "room:lobby", "noreply"}, exitTimeout, "", "no reply within 100ms"},
 		{"join refused", []string{u, "room:secret", "echo"}, exitJoinRefused, "", `join room:secret refused: error {"reason":"unauthorized"}`},
-		{"upgrade refused", []string{"-socket", "token=bad", u, "room:lobby", "echo"}, exitConnect, "", "refused the WebSocket upgrade with HTTP 403"},
+		{"upgrade refused", []string{"-socket", "token=bad", u, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + u + "/websocket: the server refused the WebSocket upgrade with HTTP 403"},
 		{"no server", []string{goneURL, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + goneURL + "/websocket"},
 		{"channel crashed", []string{u, "room:lobby", "crash"}, exitLost, "", "disconnected before reply"},
 		{"payload not JSON", []string{u, "room:lobby", "echo", "hi"}, exitUsage, "", "PAYLOAD must be JSON"},

@@ -213,8 +213,9 @@ func connect(rawURL string, c *connFlags, cfg phx.Config) (*phx.Socket, int, err
 func describeDialError(ep string, err error) error {
 	var de *phx.DialError
 	if !errors.As(err, &de) {
-		return fmt.Errorf("cannot connect to %s: %v", ep, err)
+		return fmt.Errorf("cannot connect to %s: %v", withoutQuery(ep), err)
 	}
+	de.URL = withoutQuery(de.URL)
 	if de.Status != 0 {
 		msg := fmt.Sprintf("cannot connect to %s: the server refused the WebSocket upgrade with HTTP %d", de.URL, de.Status)
 		if body := strings.TrimSpace(string(de.Body)); body != "" {
@@ -226,6 +227,16 @@ func describeDialError(ep string, err error) error {
 		return errors.New(msg)
 	}
 	return fmt.Errorf("cannot connect to %s: %v", de.URL, de.Err)
+}
+
+// withoutQuery drops the query from a URL for messages: it may hold a token.
+func withoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.RawQuery = ""
+	return u.String()
 }
 
 // joinOutcome maps a Join error to a message and an exit code.

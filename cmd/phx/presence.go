@@ -24,7 +24,10 @@ its header. Otherwise every change is one JSON line on stdout:
   {"time":"...","topic":"room:lobby","event":"join","key":"ann","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"leave","key":"bob","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"sync","count":2,"keys":["ann","cy"]}
-and socket status goes to stderr. SIGINT or SIGTERM leaves and exits 0.
+and socket status goes to stderr (with -v, the frames received too; the table
+shows no frames). A join that brings no meta the key did not already have (the
+fold reports the diff of your own join again after presence_state, as
+phoenix.js does) is not printed. SIGINT or SIGTERM leaves and exits 0.
 
 Joining may itself make you present (phx serve tracks everyone who joins a
 room: name yourself with -socket user=NAME).
