@@ -439,6 +439,9 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 	defer func() { err = a.shutdown(context.Cause(ctx), err) }()
 	a.dial()
 	for {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		// Control before data: requests from callers go before frames.
 		select {
 		case m := <-a.s.mb.C():
