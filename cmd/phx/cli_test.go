@@ -117,7 +117,7 @@ func TestListenSeesBroadcast(t *testing.T) {
 	// soon as the client has joined may be missed. The server handles one
 	// connection's joins in order: once the last topic has joined, the
 	// topics before it are subscribed.
-	c := start(t, "listen", srv.URL(), "room:lobby", "room:other", "echo:last", "-event", "news", "-params", `{"device":"cli"}`)
+	c := start(t, "listen", srv.URL(), "room:lobby", "room:other", "room:lobby", "echo:last", "-event", "news", "-params", `{"device":"cli"}`)
 	c.stderr.wait(t, "joined echo:last")
 	if err := srv.Broadcast("room:other", "news", map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +94,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		wg.Wait()
 	}()
 
-	topics := pos[1:]
+	var topics []string // in the order given, each once: a topic joins once per socket
+	for _, t := range pos[1:] {
+		if !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
 	chans := make([]*phx.Channel, 0, len(topics))
 	for _, topic := range topics {
 		ch := sock.Channel(topic, params)

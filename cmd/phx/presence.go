@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/presence"
@@ -252,8 +253,8 @@ func (t *tableView) draw(m *presence.Machine) {
 		rows = append(rows, fmt.Sprintf("%-*s  %5d  %s", keyW, kp.Key, len(kp.Presence.Metas), latest))
 	}
 	for _, r := range rows {
-		if t.width > 1 && len(r) >= t.width { // a wrapped line would break the redraw
-			r = r[:t.width-1]
+		if t.width > 1 && utf8.RuneCountInString(r) >= t.width { // a wrapped line would break the redraw
+			r = string([]rune(r)[:t.width-1])
 		}
 		b.WriteString(r)
 		b.WriteByte('\n')
