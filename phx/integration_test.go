@@ -426,3 +426,102 @@ func TestIntegrationCloseBlackholed(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestIntegrationChurn: repeated server restarts, dropped connections and
+// crashes while pushes are in flight. Every push gets exactly one outcome,
+// every topic is rejoined after each cycle, nothing leaks.
+func TestIntegrationChurn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	srv := demo(t)
+	sock := dial(t, srv, &phx.Config{HeartbeatInterval: 50 * time.Millisecond, Timeout: time.Second})
+	topics := []string{"room:c1", "room:c2", "room:c3", "room:c4", "room:c5"}
+	var chans []*phx.Channel
+	for _, tp := range topics {
+		ch := sock.Channel(tp, nil)
+		if _, err := ch.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	var pushers sync.WaitGroup
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for _, ch := range chans {
+		pushers.Add(1)
+		go func() {
+			defer pushers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := ch.Push(ctx, "echo", map[string]string{"t": ch.Topic()})
+				key := "ok"
+				switch {
+				case err == nil:
+				case errors.Is(err, phx.ErrDisconnected):
+					key = "disconnected"
+				case errors.Is(err, phx.ErrTimeout):
+					key = "timeout"
+				case errors.Is(err, phx.ErrPushBufferFull):
+					key = "full"
+				default:
+					t.Errorf("push: %v", err)
+					return
+				}
+				mu.Lock()
+				outcomes[key]++
+				mu.Unlock()
+			}
+		}()
+	}
+	allJoined := func() bool {
+		for _, ch := range chans {
+			if ch.State() != phx.ChannelJoined {
+				return false
+			}
+		}
+		return true
+	}
+	for cycle := range 20 {
+		switch cycle % 3 {
+		case 0:
+			if err := srv.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			for _, c := range srv.Conns() {
+				c.Drop()
+			}
+		case 2:
+			if c, err := srv.WaitJoined(ctx, "room:c1"); err == nil {
+				_ = c.CrashChannel(ctx, "room:c1")
+			}
+		}
+		if cycle%3 == 2 {
+			waitStatus(t, ctx, sock, func(r phx.Rejoining) bool { return r.Topic == "room:c1" })
+		} else {
+			waitStatus[phx.Disconnected](t, ctx, sock, nil)
+		}
+		for !allJoined() {
+			select {
+			case <-sock.Status():
+			case <-ctx.Done():
+				t.Fatalf("cycle %d: not all rejoined", cycle)
+			}
+		}
+	}
+	close(stop)
+	pushers.Wait()
+	if outcomes["ok"] == 0 {
+		t.Fatalf("outcomes %v", outcomes)
+	}
+	if st := sock.Stats(); st.Reconnects < 13 || st.Malformed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("outcomes %v, stats %+v", outcomes, sock.Stats())
+}
