@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -235,8 +235,12 @@ func benchReceiveRaw(b *testing.B, size int, decode bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-func BenchmarkReceive100B(b *testing.B)              { benchReceive(b, 100-len(`{"i":1,"data":""}`)) }
-func BenchmarkReceive100BRawFloor(b *testing.B)      { benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), false) }
-func BenchmarkReceive100BRawWireDecode(b *testing.B) { benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), true) }
-func BenchmarkReceive4KB(b *testing.B)               { benchReceive(b, 4096) }
-func BenchmarkReceive4KBRawFloor(b *testing.B)       { benchReceiveRaw(b, 4096, false) }
+func BenchmarkReceive100B(b *testing.B) { benchReceive(b, 100-len(`{"i":1,"data":""}`)) }
+func BenchmarkReceive100BRawFloor(b *testing.B) {
+	benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), false)
+}
+func BenchmarkReceive100BRawWireDecode(b *testing.B) {
+	benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), true)
+}
+func BenchmarkReceive4KB(b *testing.B)         { benchReceive(b, 4096) }
+func BenchmarkReceive4KBRawFloor(b *testing.B) { benchReceiveRaw(b, 4096, false) }

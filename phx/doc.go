@@ -19,6 +19,27 @@
 // Socket.Status) or iterators (Channel.Events, EventsAs), and requests are
 // blocking calls with a context (Join, Push, Leave, Ping).
 //
+// Connect's context bounds the socket's whole life (cancelling it closes the
+// socket); to bound only the dial, wait on a separate timer and Close.
+//
+// # Errors
+//
+// Every error can be tested with errors.Is / errors.As: the sentinels
+// ErrClosed, ErrTimeout, ErrLeft, ErrDisconnected, ErrPushBufferFull,
+// ErrSlowConsumer, ErrNotJoined, ErrAlreadyJoined, ErrHeartbeatTimeout and
+// ErrProtocol; *ReplyError for a reply whose status is not "ok" (with the
+// server's response; see AsReplyError); *JoinError around every Join
+// failure; *DialError for a failed connection (Status 401/403 for a refused
+// upgrade); *CloseError for a connection closed with a close code (see
+// CloseCode); *ServerError for a channel that crashed on the server;
+// *DecodeError for a payload that does not decode.
+//
+// # Testing
+//
+// Package phx/phxtest is an in-process Phoenix-compatible server with hooks
+// and fault switches: point Connect at its URL. The examples of this package
+// run against it.
+//
 // # Behaviour
 //
 // phx does what the official JavaScript client (phoenix.js) does where the

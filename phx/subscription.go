@@ -139,7 +139,8 @@ func EventsAs[T any](ctx context.Context, ch *Channel, events ...string) iter.Se
 }
 
 // TypedSubscription is a Subscription whose messages are decoded into a T
-// as they are taken; C still gives the raw messages.
+// as they are taken; C still gives the raw messages. Its concurrency is the
+// Subscription's; Next and All are meant for one consuming goroutine.
 type TypedSubscription[T any] struct {
 	*Subscription
 }
