@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/phxgo/phxgo/wire"
 )
 
 // The server keeps refs, join refs and topics as the raw JSON the client
@@ -92,17 +94,103 @@ func decodeText(vsn string, data []byte) (inFrame, error) {
 		f.ref, f.joinRef = orNull(obj.Ref), orNull(obj.JoinRef)
 		return f, nil
 	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal(data, &arr); err != nil {
-		return f, fmt.Errorf("%w: %v", errFrame, err)
-	}
 	// Phoenix matches [join_ref, ref, topic, event, payload | _]: extra
-	// elements are ignored, fewer crash the socket.
-	if len(arr) < 5 {
+	// elements are ignored, fewer crash the socket. The four header
+	// elements are small and checked here; the payload and whatever
+	// follows it are checked by the wire package's scanner, which is far
+	// faster than encoding/json on large payloads.
+	var head [4]json.RawMessage
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '[' {
 		return f, errFrame
 	}
-	f.joinRef, f.ref, f.topic, f.event, f.payload = arr[0], arr[1], arr[2], arr[3], arr[4]
+	i++
+	for k := range head {
+		i = skipWS(data, i)
+		end := skipValue(data, i)
+		if end < 0 || !json.Valid(data[i:end]) {
+			return f, errFrame
+		}
+		head[k] = data[i:end]
+		i = skipWS(data, end)
+		if i >= len(data) || data[i] != ',' {
+			return f, errFrame
+		}
+		i++
+	}
+	rest := data[i:]
+	check := append(append(make([]byte, 0, len(v2CheckPrefix)+len(rest)), v2CheckPrefix...), rest...)
+	if _, err := wire.V2.DecodeClient(wire.Text, check); err != nil {
+		return f, fmt.Errorf("%w: %v", errFrame, err)
+	}
+	ps := skipWS(data, i)
+	pe := skipValue(data, ps)
+	if pe < 0 {
+		return f, errFrame
+	}
+	f.joinRef, f.ref, f.topic, f.event, f.payload = head[0], head[1], head[2], head[3], data[ps:pe]
 	return f, nil
+}
+
+var v2CheckPrefix = []byte(`[null,null,"t","e",`)
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at b[i], or -1. It
+// only finds the end; validity is checked elsewhere.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '[', '{':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '[', '{':
+				depth++
+			case ']', '}':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != ']' && b[j] != '}' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
 }
 
 // decodeBinary decodes a V2 binary client push (kind 0):
@@ -228,6 +316,9 @@ func replyPayload(status string, response json.RawMessage) []byte {
 func marshal(v any) (json.RawMessage, error) {
 	if v == nil {
 		return jsonNull, nil
+	}
+	if raw, ok := v.(json.RawMessage); ok && len(raw) > 0 && isCanonical(raw) {
+		return raw, nil // already as Jason would write it; sent as it is
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

@@ -37,3 +37,35 @@ func TestIsCanonicalAgreesWithReencoding(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeTextV2(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		want [5]string
+	}{
+		{`["1","2","room:a","echo",{"a":[1,"]"]}]`, true, [5]string{`"1"`, `"2"`, `"room:a"`, `"echo"`, `{"a":[1,"]"]}`}},
+		{` [ 1 , null , null , 123 , "x\"]" , "extra" ] `, true, [5]string{`1`, `null`, `null`, `123`, `"x\"]"`}},
+		{`["1","2","t","e"]`, false, [5]string{}},
+		{`["1","2","t","e",{]`, false, [5]string{}},
+		{`["1","2","t","e",{}] x`, false, [5]string{}},
+		{`["1","2","t","e",{},]`, false, [5]string{}},
+		{`{"topic":"t"}`, false, [5]string{}},
+		{``, false, [5]string{}},
+		{`[tru,"2","t","e",{}]`, false, [5]string{}},
+	} {
+		f, err := decodeText(vsn2, []byte(tc.in))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v", tc.in, err)
+			continue
+		}
+		if !tc.ok {
+			continue
+		}
+		got := [5]string{string(f.joinRef), string(f.ref), string(f.topic), string(f.event), string(f.payload)}
+		if got != tc.want {
+			t.Errorf("%s: got %q", tc.in, got)
+		}
+	}
+}

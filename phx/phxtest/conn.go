@@ -145,7 +145,9 @@ type sentFrame struct {
 
 // SentFrame is a frame the server wrote to a connection. Seq numbers the
 // connection's frames from 1 in the order they were written, so a client
-// that reports how many frames it has read proves which ones it got.
+// that reports how many frames it has read proves which ones it got. A
+// frame is recorded just before it is written (a write that then fails
+// leaves it recorded).
 type SentFrame struct {
 	Seq     int64
 	Opcode  wire.Opcode

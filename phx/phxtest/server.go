@@ -66,7 +66,7 @@ type Config struct {
 	MaxFrameSize int64
 	// LongPollWindow is how long a long-poll GET waits for messages before
 	// answering 204; a long-poll session with no request for twice the
-	// window ends. 0 means Phoenix's 10 s.
+	// window (at least 5 s) ends. 0 means Phoenix's 10 s.
 	LongPollWindow time.Duration
 	// Outbox is the number of frames queued per connection before senders
 	// (broadcasts included) block. 0 means 1024.

@@ -119,11 +119,17 @@ func (c *Conn) readLoop() {
 			}
 			return
 		}
+		if c.ctx.Err() != nil {
+			continue // closing: wait for the client's close frame
+		}
 		var f inFrame
 		if op == websocket.TextMessage {
 			if !utf8.Valid(data) {
+				// Keep reading until the client answers the close, so
+				// that closing the TCP connection cannot reset it before
+				// the client has read the close frame.
 				c.terminate(websocket.CloseInvalidFramePayloadData, false)
-				return
+				continue
 			}
 			f, err = decodeText(c.vsn, data)
 		} else {
@@ -131,7 +137,7 @@ func (c *Conn) readLoop() {
 		}
 		if err != nil {
 			c.terminate(websocket.CloseInternalServerErr, false)
-			return
+			continue
 		}
 		if c.deliver(c.ctx, f) != nil {
 			return
@@ -150,17 +156,18 @@ func (c *Conn) writeLoop() {
 			if op != websocket.TextMessage && op != websocket.BinaryMessage {
 				// close, ping and pong sent raw; control frames carry at
 				// most 125 bytes, and gorilla refuses more.
-				if err := c.ws.WriteControl(op, data, time.Now().Add(time.Second)); err == nil {
-					c.recordSent(f)
-				}
+				c.recordSent(f)
+				_ = c.ws.WriteControl(op, data, time.Now().Add(time.Second))
 				continue
 			}
+			// Recorded before the write, so that a client that has read a
+			// frame always finds it in Sent.
+			c.recordSent(f)
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := c.ws.WriteMessage(op, data); err != nil {
 				c.terminate(0, true)
 				return
 			}
-			c.recordSent(f)
 		}
 	}
 }

@@ -18,7 +18,7 @@ const check = (name, cond, why = "") => {
 }
 const deadline = setTimeout(() => { console.log("FAIL timeout: the script did not finish in 20 s"); process.exit(2) }, 20000)
 
-const fast = { reconnectAfterMs: () => 20, rejoinAfterMs: () => 20, heartbeatIntervalMs: 1000, timeout: 2000 }
+const fast = { reconnectAfterMs: () => 20, rejoinAfterMs: () => 20, heartbeatIntervalMs: 1000, timeout: 5000 }
 
 function connect(user, opts = {}) {
   const socket = new Socket(endpoint, { transport: WebSocket, params: { user }, ...fast, ...opts })
