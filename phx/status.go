@@ -85,9 +85,10 @@ type Joined struct {
 	JoinRef string
 }
 
-// Rejoining: a channel errored (Err says why: phx_error, a refused or
-// timed-out join, a lost connection) and will rejoin after Delay; a Delay of
-// 0 means when the socket reconnects.
+// Rejoining: a channel errored while the socket stayed connected (Err says
+// why: phx_error, a refused or timed-out rejoin) and will rejoin after
+// Delay. Channels errored by a lost connection are not reported one by one:
+// Disconnected covers them, and they all rejoin when the socket reconnects.
 type Rejoining struct {
 	Topic   string
 	Attempt int
