@@ -27,7 +27,7 @@ URL: ws://host:4000/socket, wss://..., http(s)://... or host:4000/socket;
 
 examples:
   phx listen ws://localhost:4000/socket room:lobby
-  phx listen -params user=ann -event new_msg http://localhost:4000/socket room:lobby room:dev
+  phx listen -socket user=ann -params device=cli -event new_msg http://localhost:4000/socket room:lobby room:dev
 `
 
 // eventLine is one line of listen's output.

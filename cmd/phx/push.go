@@ -20,7 +20,7 @@ The exit status tells the outcome (below).
 
 examples:
   phx push ws://localhost:4000/socket room:lobby new_msg '{"body":"hi"}'
-  phx push -timeout 2s -params user=ann localhost:4000/socket room:lobby echo '[1,2]'
+  phx push -timeout 2s -socket user=ann localhost:4000/socket room:lobby echo '[1,2]'
 `
 
 // replyLine is push's output.
