@@ -260,7 +260,7 @@ func (c *Conn) CloseWith(code int) { c.terminate(code, false) }
 // PauseReading stops reading client frames (they queue in the kernel and
 // the client's writes eventually block) until ResumeReading. A frame the
 // reader is already waiting for is still read; ReadingPaused tells when
-// the reader has stopped.
+// the reader has stopped. It affects WebSocket connections only.
 func (c *Conn) PauseReading() {
 	ch := make(chan struct{})
 	c.paused.CompareAndSwap(nil, &ch)

@@ -421,7 +421,7 @@ func (s *Server) WaitConn(ctx context.Context, n int) (*Conn, error) {
 }
 
 // WaitJoined waits until some connection has a channel joined on topic
-// (join reply sent) and returns that connection.
+// (its ok reply queued for writing) and returns that connection.
 func (s *Server) WaitJoined(ctx context.Context, topic string) (*Conn, error) {
 	var c *Conn
 	err := s.wait(ctx, func() bool {
