@@ -525,3 +525,70 @@ func TestIntegrationChurn(t *testing.T) {
 	}
 	t.Logf("outcomes %v, stats %+v", outcomes, sock.Stats())
 }
+
+// TestIntegrationSlowConsumer: one topic is never read while others are;
+// the socket keeps reading, the healthy topics get everything, and the
+// stuck topic's drops equal what did not fit its buffer.
+func TestIntegrationSlowConsumer(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := demo(t)
+	// Heartbeats keep their default: with a short interval on a loaded
+	// machine a reconnect would cut the sessions (and the counts) short.
+	sock := dial(t, srv, nil)
+	const n, buf = 2000, 16
+	stuckCh := sock.Channel("room:stuck", nil)
+	stuck := stuckCh.SubscribeWith([]phx.Option{phx.WithBuffer(buf)}, "n")
+	if _, err := stuckCh.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var healthy []*phx.Subscription
+	for _, tp := range []string{"room:h1", "room:h2", "room:h3"} {
+		ch := sock.Channel(tp, nil)
+		healthy = append(healthy, ch.Subscribe("n"))
+		if _, err := ch.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var readers sync.WaitGroup
+	for k, sub := range healthy {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := range n {
+				select {
+				case m := <-sub.C():
+					var v struct{ I int }
+					if err := json.Unmarshal(m.Payload, &v); err != nil || v.I != i {
+						t.Errorf("%s: got %s, want %d", m.Topic, m.Payload, i)
+						return
+					}
+				case <-ctx.Done():
+					t.Errorf("topic %d: got %d of %d", k+1, i, n)
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		for _, tp := range []string{"room:stuck", "room:h1", "room:h2", "room:h3"} {
+			if err := srv.Broadcast(tp, "n", map[string]int{"i": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	readers.Wait()
+	// The stuck topic's last messages may still be on their way; a ping
+	// is a round trip's wait.
+	for stuck.Dropped() < n-buf {
+		if _, err := sock.Ping(ctx); err != nil {
+			t.Fatalf("dropped %d, want %d: %v", stuck.Dropped(), n-buf, err)
+		}
+	}
+	if stuck.Dropped() != n-buf || len(stuck.C()) != buf {
+		t.Fatalf("dropped %d, buffered %d", stuck.Dropped(), len(stuck.C()))
+	}
+	if sock.State() != phx.StateConnected {
+		t.Fatal(sock.State())
+	}
+}
