@@ -545,7 +545,9 @@ func TestIntegrationSlowConsumer(t *testing.T) {
 	var healthy []*phx.Subscription
 	for _, tp := range []string{"room:h1", "room:h2", "room:h3"} {
 		ch := sock.Channel(tp, nil)
-		healthy = append(healthy, ch.Subscribe("n"))
+		// Room for all: under -race on a shared machine a reader can be
+		// descheduled long enough to overflow the default buffer.
+		healthy = append(healthy, ch.SubscribeWith([]phx.Option{phx.WithBuffer(n)}, "n"))
 		if _, err := ch.Join(ctx); err != nil {
 			t.Fatal(err)
 		}
