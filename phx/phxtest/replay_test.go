@@ -106,6 +106,9 @@ func TestReplayTranscripts(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			if name == "idle_timeout" && testing.Short() {
+				t.Skip("replays 21 s of recorded time; skipped with -short")
+			}
 			if strings.HasSuffix(name, "_B") {
 				t.Skip("replayed together with its _A pair")
 			}
