@@ -1063,10 +1063,15 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		m.reply <- d
 	case unsubscribeMsg:
 		sub := m.sub
-		if sub.cs == nil {
+		if cs := sub.cs; cs == nil {
 			a.taps = removeSub(a.taps, sub)
 		} else {
-			sub.cs.subs = removeSub(sub.cs.subs, sub)
+			cs.subs = removeSub(cs.subs, sub)
+			if !cs.joinedOnce && len(cs.subs) == 0 {
+				// Registered only for its subscriptions: forget it again.
+				delete(a.chans, cs)
+				cs.registered = false
+			}
 		}
 		sub.finish(nil)
 		m.done <- struct{}{}

@@ -1153,3 +1153,28 @@ func TestJoinParamsFuncPerJoin(t *testing.T) {
 		}
 	})
 }
+
+func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		for i := range 10 {
+			ch := h.sock.Channel("room:"+string(rune('a'+i)), nil)
+			ch.Subscribe().Close()
+		}
+		if d := h.debug(); d.chans != 0 {
+			t.Fatalf("chans %d", d.chans)
+		}
+		ch := h.sock.Channel("room:z", nil)
+		sub := ch.Subscribe()
+		h.join(ch)
+		jm := h.srv.expect(t, "room:z", wire.EventJoin)
+		h.srv.reply(t, jm, "ok", "{}")
+		synctest.Wait()
+		h.srv.push(t, "", "room:z", "ev", "{}")
+		synctest.Wait()
+		if m := <-sub.C(); m.Event != "ev" {
+			t.Fatal(m)
+		}
+	})
+}
