@@ -16,6 +16,7 @@ import (
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/phxtest"
 	"github.com/phxgo/phxgo/presence"
+	"github.com/phxgo/phxgo/wire"
 )
 
 const room = "room:presence"
@@ -211,6 +212,7 @@ func TestTrackerRejoin(t *testing.T) {
 	_, ch1 := join(t, ctx, srv, "u1", "laptop")
 	untilSync(t, ctx, tr)
 	conn := obsConn(t, ctx, srv)
+	oldRef, _ := conn.JoinRef(room)
 
 	// Crash: the observer's own presence leaves and joins again, which the
 	// new state reports as one meta replaced.
@@ -223,6 +225,19 @@ func TestTrackerRejoin(t *testing.T) {
 	}
 	sameAsServer(t, srv, tr)
 
+	// A diff of the old join is stale: it never reaches the state. The
+	// next diff, sent after it on the same connection, shows it was not
+	// folded.
+	stale := wire.Message{JoinRef: wire.NewRef(oldRef), Topic: room, Event: "presence_diff",
+		Payload: []byte(`{"joins":{"ghost":{"metas":[{"phx_ref":"g"}]}},"leaves":{}}`)}
+	if err := conn.Send(stale); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = join(t, ctx, srv, "u2", "phone")
+	if got := strings.Join(untilSync(t, ctx, tr), ", "); got != "join u2 0+1, sync 3" {
+		t.Errorf("after a stale diff: %s", got)
+	}
+
 	// Drop: while the observer is away u1 leaves; the diff never reaches it
 	// and the next state says so.
 	status := obs.Status()
@@ -232,7 +247,7 @@ func TestTrackerRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = untilSync(t, ctx, tr)
-	if !contains(got, "leave u1 0-1") || got[len(got)-1] != "sync 1" {
+	if !contains(got, "leave u1 0-1") || got[len(got)-1] != "sync 2" {
 		t.Errorf("after reconnect: %q", got)
 	}
 	sameAsServer(t, srv, tr)
@@ -396,4 +411,37 @@ func TestTrackerOverflow(t *testing.T) {
 			t.Errorf("kept batch: %s", got)
 		}
 	})
+}
+
+// A payload the fold cannot read is reported as Skipped, and the tracker
+// goes on.
+func TestTrackerSkipsMalformed(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+	tr, _, _ := observe(t, ctx, srv, nil)
+	if err := obsConn(t, ctx, srv).Push(room, "presence_diff", "not a diff"); err != nil {
+		t.Fatal(err)
+	}
+	join(t, ctx, srv, "u1", "laptop")
+	var skipped error
+	for ev, err := range tr.All(ctx) {
+		if err != nil {
+			skipped = err
+			if _, ok := ev.(presence.Skipped); !ok {
+				t.Fatalf("%v without a Skipped event: %v", err, ev)
+			}
+			continue
+		}
+		if _, ok := ev.(presence.Sync); ok {
+			break
+		}
+	}
+	if !errors.Is(skipped, presence.ErrMalformed) {
+		t.Errorf("skipped with %v, want ErrMalformed", skipped)
+	}
+	if st := tr.Stats(); st.Skipped != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	sameAsServer(t, srv, tr)
 }
