@@ -117,5 +117,18 @@ func (g *Group) Go(ctx context.Context, a Actor) *Proc {
 	return p
 }
 
-// Wait blocks until every member started with Go has returned.
+// Spawn runs a in a new goroutine as a member of g with ctx itself: no
+// context or handle of its own, so that an owner of many small children
+// (one per channel of a socket) pays only for the goroutine. Such children
+// stop when ctx is cancelled or by themselves; what Run returns is
+// discarded.
+func (g *Group) Spawn(ctx context.Context, a Actor) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		_ = a.Run(ctx)
+	}()
+}
+
+// Wait blocks until every member started with Go or Spawn has returned.
 func (g *Group) Wait() { g.wg.Wait() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -24,18 +25,48 @@ import (
 // rejoins by itself on Config.Rejoin's schedule, and at once when the socket
 // reconnects, each time with a fresh join_ref.
 //
-// Concurrency: every method is safe for concurrent use. The channel's state
-// lives in the socket's actor; a Channel is a handle to it.
+// Concurrency: every method is safe for concurrent use. A Channel is a
+// handle: its state lives in an actor (one goroutine) that the socket starts
+// on the first Join, Push, Leave or Subscribe and that stops when the
+// channel closes for good, when it was never joined and its last
+// subscription closes, or when the socket stops.
 type Channel struct {
-	s  *Socket
-	cs *chanState
+	s      *Socket
+	topic  string
+	params any
+	a      atomic.Pointer[chanActor] // the running actor; stored by the socket actor only
 }
 
 // Topic is the channel's topic.
-func (ch *Channel) Topic() string { return ch.cs.topic }
+func (ch *Channel) Topic() string { return ch.topic }
 
-// State is the channel's current state.
-func (ch *Channel) State() ChannelState { return ChannelState(ch.cs.stateA.Load()) }
+// State is the channel's current state. A joined channel whose connection
+// the socket has lost is errored at once, even before its actor has
+// handled the loss.
+func (ch *Channel) State() ChannelState {
+	ca := ch.a.Load()
+	if ca == nil {
+		return ChannelClosed
+	}
+	st := ChannelState(ca.stateA.Load())
+	if st == ChannelJoined && ca.on.Load() != ch.s.conn.Load().h {
+		return ChannelErrored
+	}
+	return st
+}
+
+// actor returns the channel's actor, asking the socket to start one when
+// there is none.
+func (ch *Channel) actor(ctx context.Context) (*chanActor, error) {
+	if ca := ch.a.Load(); ca != nil {
+		return ca, nil
+	}
+	ca, err := actor.Ask(ctx, ch.s.mb, func(r chan<- *chanActor) sockMsg { return startMsg{ch: ch, reply: r} })
+	if err != nil {
+		return nil, ch.s.stoppedErr(err)
+	}
+	return ca, nil
+}
 
 // Join joins the channel and returns the server's join response.
 //
@@ -55,22 +86,37 @@ func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, e
 		return nil, err
 	}
 	o := ch.s.callOpts(opts)
-	reply := make(chan joinResult, 1)
-	if err := ch.s.mb.Tell(ctx, joinMsg{cs: ch.cs, timeout: o.timeout, reply: reply}); err != nil {
-		return nil, ch.s.stoppedErr(err)
-	}
-	select {
-	case r := <-reply:
-		return r.resp, r.err
-	case <-ctx.Done():
-		_ = ch.s.mb.Tell(context.Background(), joinCancelMsg{cs: ch.cs})
-		return nil, ctx.Err()
-	case <-ch.s.proc.Done():
+	for {
+		ca, err := ch.actor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		reply := make(chan joinResult, 1)
+		if err := ca.mb.Tell(ctx, joinReq{timeout: o.timeout, reply: reply}); err != nil {
+			if !errors.Is(err, actor.ErrStopped) {
+				return nil, err
+			}
+			if ca.retired.Load() {
+				continue
+			}
+			return nil, ca.joinEnded()
+		}
 		select {
 		case r := <-reply:
 			return r.resp, r.err
-		default:
-			return nil, &JoinError{Topic: ch.cs.topic, Err: ch.s.stoppedErr(errStopped)}
+		case <-ctx.Done():
+			_ = ca.mb.Tell(context.Background(), joinCancelReq{})
+			return nil, ctx.Err()
+		case <-ca.done:
+			select {
+			case r := <-reply:
+				return r.resp, r.err
+			default:
+			}
+			if ca.retired.Load() {
+				continue
+			}
+			return nil, ca.joinEnded()
 		}
 	}
 }
@@ -95,10 +141,45 @@ func (ch *Channel) Push(ctx context.Context, event string, payload any, opts ...
 	if err != nil {
 		return Reply{}, err
 	}
-	p := &push{kind: kindUser, cs: ch.cs, event: event, payload: data, binary: bin,
-		reply: make(chan pushResult, 1), timeout: o.timeout, start: time.Now()}
-	r, err := ch.s.await(ctx, p)
-	return r.reply, err
+	start := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return Reply{}, err
+		}
+		ca, err := ch.actor(ctx)
+		if err != nil {
+			return Reply{}, err
+		}
+		p := &push{kind: kindUser, event: event, payload: data, binary: bin,
+			reply: make(chan pushResult, 1), timeout: o.timeout, start: start}
+		if err := ca.mb.Tell(ctx, pushReq{p: p}); err != nil {
+			if !errors.Is(err, actor.ErrStopped) {
+				return Reply{}, err
+			}
+			if ca.retired.Load() {
+				continue
+			}
+			return Reply{}, ca.final
+		}
+		select {
+		case r := <-p.reply:
+			return r.reply, r.err
+		case <-ctx.Done():
+			// The actor drops the push: a buffered push is then never sent.
+			_ = ca.mb.Tell(context.Background(), cancelReq{p: p})
+			return Reply{}, ctx.Err()
+		case <-ca.done:
+			select {
+			case r := <-p.reply:
+				return r.reply, r.err
+			default:
+			}
+			if ca.retired.Load() {
+				continue
+			}
+			return Reply{}, ca.final
+		}
+	}
 }
 
 // Leave sends phx_leave and waits for the server's ok (or the timeout);
@@ -110,20 +191,40 @@ func (ch *Channel) Leave(ctx context.Context, opts ...Option) error {
 		return err
 	}
 	o := ch.s.callOpts(opts)
-	reply := make(chan error, 1)
-	if err := ch.s.mb.Tell(ctx, leaveMsg{cs: ch.cs, timeout: o.timeout, reply: reply}); err != nil {
-		if errors.Is(err, errStopped) {
-			return nil // the socket is closed, and so is the channel
+	for {
+		ca, err := ch.actor(ctx)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil // the socket is closed, and so is the channel
+			}
+			return err
 		}
-		return err
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-ch.s.proc.Done():
-		return nil
+		reply := make(chan error, 1)
+		if err := ca.mb.Tell(ctx, leaveReq{timeout: o.timeout, reply: reply}); err != nil {
+			if !errors.Is(err, actor.ErrStopped) {
+				return err
+			}
+			if ca.retired.Load() {
+				continue
+			}
+			return nil
+		}
+		select {
+		case err := <-reply:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ca.done:
+			if ca.retired.Load() {
+				select {
+				case err := <-reply:
+					return err
+				default:
+					continue
+				}
+			}
+			return nil
+		}
 	}
 }
 
@@ -137,7 +238,33 @@ func (ch *Channel) Subscribe(events ...string) *Subscription {
 
 // SubscribeWith is Subscribe with options (WithBuffer, WithOverflow).
 func (ch *Channel) SubscribeWith(opts []Option, events ...string) *Subscription {
-	return ch.s.subscribe(ch.cs, ch.cs.topic, opts, events)
+	sub := ch.s.newSub(ch.topic, opts, events)
+	for {
+		ca, err := ch.actor(context.Background())
+		if err != nil {
+			sub.finish(err)
+			return sub
+		}
+		sub.ca = ca // before the hand-off; the actor owns sub afterwards
+		ack := make(chan struct{}, 1)
+		if ca.mb.Tell(context.Background(), subscribeReq{sub: sub, ack: ack}) == nil {
+			select {
+			case <-ack:
+				return sub
+			case <-ca.done:
+				select {
+				case <-ack:
+					return sub // the actor took it and finished it as it stopped
+				default:
+				}
+			}
+		}
+		if ca.retired.Load() {
+			continue
+		}
+		sub.finish(ca.final)
+		return sub
+	}
 }
 
 func encodePayload(payload any) ([]byte, bool, error) {
@@ -172,147 +299,691 @@ func (e *ServerError) Error() string {
 	return "phx: channel " + e.Topic + " errored on the server: " + string(e.Payload)
 }
 
-// chanState is a channel's state, owned by the socket actor except for
-// topic, params and s (immutable) and stateA (written by the actor, read by
-// Channel.State).
-type chanState struct {
-	topic  string
-	params any
-	s      *Socket
-	stateA atomic.Int32
+// The channel actor's mailbox: a sealed sum of requests.
+type chanMsg interface{ isChanMsg() }
 
-	registered bool
+type joinReq struct {
+	timeout time.Duration
+	reply   chan joinResult
+}
+type joinCancelReq struct{} // Join's ctx ended first
+type pushReq struct{ p *push }
+type cancelReq struct{ p *push } // the caller gave up on p
+type leaveReq struct {
+	timeout time.Duration
+	reply   chan error
+}
+type subscribeReq struct {
+	sub *Subscription
+	ack chan struct{}
+}
+type unsubscribeReq struct {
+	sub  *Subscription
+	done chan struct{}
+}
+
+// supersedeReq: another channel of the socket is joining this one's topic;
+// this one leaves first (phoenix.js leaveOpenTopic). Answered once the
+// phx_leave is written, so that it goes out before the other's phx_join.
+type supersedeReq struct{ done chan struct{} }
+
+// chanDebugReq asks for the sizes of the actor's bookkeeping (tests).
+type chanDebugReq struct{ reply chan debugInfo }
+
+// chanFuncReq runs f on the actor (tests).
+type chanFuncReq struct{ f func(*chanActor) }
+
+func (joinReq) isChanMsg()        {}
+func (joinCancelReq) isChanMsg()  {}
+func (pushReq) isChanMsg()        {}
+func (cancelReq) isChanMsg()      {}
+func (leaveReq) isChanMsg()       {}
+func (subscribeReq) isChanMsg()   {}
+func (unsubscribeReq) isChanMsg() {}
+func (supersedeReq) isChanMsg()   {}
+func (chanDebugReq) isChanMsg()   {}
+func (chanFuncReq) isChanMsg()    {}
+
+// inItem is one inbound frame for a channel, stamped with the connection
+// that read it.
+type inItem struct {
+	h *connHandle
+	m wire.Message
+}
+
+// chanMailbox bounds the requests waiting for a channel actor. Requests
+// are rare next to frames, and each caller waits for its answer anyway.
+const chanMailbox = 4
+
+// chanInbox bounds the broadcasts queued for a channel actor that has not
+// taken them yet; see Socket.handleFrame for what happens beyond.
+const chanInbox = 1024
+
+// chanActor is a channel's actor. Every field below ch is owned by its
+// goroutine, except: stateA, blocking (written by the actor, read by
+// anyone), retired and final (written before done is closed, read after),
+// and mb, done, in (shared by construction).
+type chanActor struct {
+	s    *Socket
+	ch   *Channel
+	ctx  context.Context
+	mb   actor.Mailbox[chanMsg]
+	done chan struct{}
+	in   *actor.Queue[inItem]
+
+	stateA   atomic.Int32
+	on       atomic.Pointer[connHandle] // the connection stateA was set on
+	blocking atomic.Bool // a subscription uses the Block policy
+	retired  atomic.Bool // stopped because it was idle: callers start a new one
+	final    error       // why it closed for good
+
+	view       *connState // the connection this actor knows of
+	inbuf      []inItem
 	state      ChannelState
 	joinedOnce bool // Join was called
 	firstDone  bool // the first Join has its outcome
+	stopping   bool // the socket is stopping: no status events
 	timeout    time.Duration
 	joinRef    string
 	joinPush   *push
 	joinWaiter chan joinResult
 	leavePush  *push
 	leaveWait  []chan error
-	buf        []*push // waiting for the join
-	inflight   *push   // sent pushes of this join session (linked list)
+	buf        []*push          // waiting for the join
+	pending    map[string]*push // sent pushes of this join session, by ref
 	subs       []*Subscription
-	final      error // why it closed for good
 
 	rejoinBo      backoff.BackOff
 	rejoinAttempt int
 	rejoinDL      deadline
+
+	dls     deadlines
+	timer   *time.Timer // only while dls is not empty
+	timerAt time.Time
 }
 
-func (cs *chanState) setState(st ChannelState) {
-	cs.state = st
-	cs.stateA.Store(int32(st))
+var noConn = &connState{}
+
+func newChanActor(s *Socket, ch *Channel) *chanActor {
+	ca := &chanActor{s: s, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
+	ca.mb = actor.NewMailbox[chanMsg](chanMailbox, ca.done)
+	ca.rejoinDL.ca, ca.rejoinDL.idx = ca, -1
+	return ca
 }
 
-func (cs *chanState) link(p *push) {
-	p.prev, p.next = nil, cs.inflight
-	if cs.inflight != nil {
-		cs.inflight.prev = p
+// joinEnded is Join's error once the actor has stopped.
+func (ca *chanActor) joinEnded() error {
+	if ca.stopping {
+		return &JoinError{Topic: ca.ch.topic, Err: ca.final}
 	}
-	cs.inflight = p
+	return &JoinError{Topic: ca.ch.topic, Err: fmt.Errorf("%w: %w", ErrAlreadyJoined, ca.final)}
 }
 
-func (cs *chanState) unlink(p *push) {
-	if p.prev != nil {
-		p.prev.next = p.next
-	} else if cs.inflight == p {
-		cs.inflight = p.next
-	}
-	if p.next != nil {
-		p.next.prev = p.prev
-	}
-	p.prev, p.next = nil, nil
-}
-
-func (cs *chanState) unbuffer(p *push) {
-	if i := slices.Index(cs.buf, p); i >= 0 {
-		cs.buf = slices.Delete(cs.buf, i, i+1)
-	}
-}
-
-func (cs *chanState) rejoinBoReset() {
-	if cs.rejoinBo != nil {
-		cs.rejoinBo.Reset()
-	}
-	cs.rejoinAttempt = 0
-}
-
-// errStopped is what the mailbox returns once the socket actor stopped.
-var errStopped = actor.ErrStopped
-
-// register makes the actor aware of cs (channels are created without
-// asking it).
-func (a *sockActor) register(cs *chanState) {
-	if !cs.registered && cs.final == nil {
-		cs.registered = true
-		a.chans[cs] = struct{}{}
-	}
-}
-
-func (a *sockActor) handleJoin(m joinMsg) {
-	cs := m.cs
-	a.register(cs)
-	if cs.joinedOnce {
-		err := error(ErrAlreadyJoined)
-		if cs.final != nil {
-			err = fmt.Errorf("%w: %w", ErrAlreadyJoined, cs.final)
+// Run is the channel's actor loop. It returns when the channel closes for
+// good, when it retires idle, or when the socket cancels ctx (the cause is
+// the error the channel closes with).
+func (ca *chanActor) Run(ctx context.Context) error {
+	ca.ctx = ctx
+	defer close(ca.done)
+	defer ca.exit()
+	for ca.final == nil {
+		// Control before data: a new connection state is taken before any
+		// request (pump also takes the frames read before it, in order).
+		if ca.s.conn.Load() != ca.view {
+			ca.pump()
+			if ca.final != nil {
+				break
+			}
 		}
-		m.reply <- joinResult{err: &JoinError{Topic: cs.topic, Err: err}}
+		var tc <-chan time.Time
+		if ca.timer != nil {
+			tc = ca.timer.C
+		}
+		select {
+		case <-ctx.Done():
+			ca.stopping = true
+			ca.closeChannel(context.Cause(ctx))
+		case m := <-ca.mb.C():
+			ca.handleReq(m)
+		case <-ca.in.Ready():
+			ca.pump()
+		case <-tc:
+			ca.timerAt = time.Time{}
+			now := time.Now()
+			for d := ca.dls.popDue(now); d != nil; d = ca.dls.popDue(now) {
+				ca.fire(d)
+			}
+		}
+		if ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0 && ca.retire() {
+			return nil
+		}
+		ca.armTimer()
+	}
+	return nil
+}
+
+// retire asks the socket to forget this idle actor (never joined, no
+// subscription), so that an unused Channel keeps no goroutine.
+func (ca *chanActor) retire() bool {
+	ok, err := actor.Ask(ca.ctx, ca.s.mb, func(r chan<- bool) sockMsg { return retireMsg{ca: ca, reply: r} })
+	if err != nil || !ok {
+		return false
+	}
+	ca.retired.Store(true)
+	return true
+}
+
+func (ca *chanActor) exit() {
+	ca.in.Close()
+	ca.setState(ChannelClosed)
+	if ca.timer != nil {
+		ca.timer.Stop()
+	}
+	if !ca.retired.Load() && ca.ctx.Err() == nil {
+		_ = ca.s.mb.Tell(ca.ctx, goneMsg{ca: ca})
+	}
+}
+
+func (ca *chanActor) armTimer() {
+	if len(ca.dls) == 0 {
+		if ca.timer != nil {
+			// Idle channels keep no timer.
+			ca.timer.Stop()
+			ca.timer = nil
+			ca.timerAt = time.Time{}
+		}
 		return
 	}
-	cs.joinedOnce = true
-	cs.timeout = m.timeout
-	cs.joinWaiter = m.reply
-	a.rejoin(cs)
+	at := ca.dls[0].at
+	if ca.timer == nil {
+		ca.timer = time.NewTimer(time.Until(at))
+		ca.timerAt = at
+		return
+	}
+	if !at.Equal(ca.timerAt) {
+		ca.timerAt = at
+		ca.timer.Reset(time.Until(at))
+	}
 }
+
+func (ca *chanActor) fire(d *deadline) {
+	switch {
+	case d.p != nil:
+		ca.pushTimeout(d.p)
+	case d.ca != nil:
+		if ca.view.h != nil && ca.state == ChannelErrored {
+			ca.rejoin()
+		}
+	}
+}
+
+func (ca *chanActor) setState(st ChannelState) {
+	ca.state = st
+	ca.on.Store(ca.view.h)
+	ca.stateA.Store(int32(st))
+}
+
+// ---- connection state and inbound frames ----
+
+// pump takes the socket's connection state, then every frame queued for
+// the channel, and applies them in the order the socket saw them: a frame
+// read on a newer connection first moves the channel to it, a frame of a
+// connection the channel already saw end is dropped, and the connection
+// state taken first is applied last, so that a reply read before a
+// connection dropped still resolves its push.
+func (ca *chanActor) pump() {
+	cur := ca.s.conn.Load()
+	items := ca.in.Drain(ca.inbuf)
+	for i := range items {
+		it := &items[i]
+		if st := it.h.st; st != nil && st.gen > ca.view.gen {
+			ca.sync(st)
+		}
+		if it.h != ca.view.h || ca.final != nil {
+			continue // read on a connection that has gone
+		}
+		ca.handleFrame(&it.m)
+	}
+	if cap(items) >= 64 {
+		ca.inbuf = items // busy channels reuse their buffers
+	} else {
+		clear(items)
+		ca.inbuf = nil // idle ones keep none
+	}
+	if ca.final == nil {
+		ca.sync(cur)
+	}
+}
+
+// sync moves the channel's view of the connection to st.
+func (ca *chanActor) sync(st *connState) {
+	if st.gen <= ca.view.gen {
+		return
+	}
+	from := ca.view
+	if from.h != nil && from.h != st.h {
+		ca.lost()
+	}
+	ca.view = st
+	if st.h != nil && st.h != from.h && ca.final == nil {
+		ca.opened()
+	}
+}
+
+// lost: the connection the channel used is gone. Sent pushes can no longer
+// be answered; a leave completes locally (the server drops the channel with
+// the connection); a joined or joining channel errors and rejoins when the
+// socket reconnects.
+func (ca *chanActor) lost() {
+	if ca.leavePush != nil {
+		ca.closeChannel(ErrLeft)
+		return
+	}
+	ca.failSession(ErrDisconnected)
+	ca.chanErrored(nil, false)
+}
+
+// opened: phoenix.js rejoins every errored channel at once when the socket
+// opens, and the rejoin timers start over. Joins that were waiting for a
+// connection are sent too.
+func (ca *chanActor) opened() {
+	ca.rejoinBoReset()
+	ca.dls.cancel(&ca.rejoinDL)
+	if ca.state == ChannelErrored || (ca.state == ChannelJoining && ca.joinPush != nil && !ca.joinPush.sent) {
+		ca.rejoin()
+	}
+}
+
+func (ca *chanActor) handleFrame(m *wire.Message) {
+	if m.Event == wire.EventReply {
+		ca.handleReply(m)
+		return
+	}
+	if jr, ok := m.JoinRef.Get(); ok && jr != ca.joinRef {
+		ca.s.nStale.Add(1) // a frame of an earlier join session
+		return
+	}
+	switch m.Event {
+	case wire.EventError:
+		if ca.state == ChannelJoined || ca.state == ChannelJoining {
+			ca.chanErrored(&ServerError{Topic: ca.ch.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
+		}
+	case wire.EventClose:
+		if ca.state == ChannelLeaving {
+			ca.closeChannel(ErrLeft)
+		} else {
+			ca.closeChannel(fmt.Errorf("%w: channel %s closed by the server", ErrClosed, ca.ch.topic))
+		}
+	default:
+		if ca.state == ChannelErrored || ca.state == ChannelLeaving {
+			// The session ended (phx_error, lost connection, leave);
+			// whatever still arrives for it belongs to no session we can
+			// stamp.
+			ca.s.nStale.Add(1)
+			return
+		}
+		if len(ca.subs) > 0 {
+			msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
+			ca.deliver(msg)
+		}
+	}
+}
+
+func (ca *chanActor) handleReply(m *wire.Message) {
+	ref, ok := m.Ref.Get()
+	var p *push
+	switch {
+	case !ok:
+	case ca.joinPush != nil && ca.joinPush.sent && ca.joinPush.ref == ref:
+		p = ca.joinPush
+	case ca.leavePush != nil && ca.leavePush.ref == ref:
+		p = ca.leavePush
+	default:
+		p = ca.pending[ref]
+	}
+	if p == nil {
+		ca.s.nUnrouted.Add(1)
+		return
+	}
+	if jr, ok := m.JoinRef.Get(); ok && jr != p.joinRef {
+		ca.s.nStale.Add(1)
+		return
+	}
+	r, err := wire.ParseReply(m)
+	if err != nil {
+		ca.s.nMalformed.Add(1)
+		if p.kind == kindUser {
+			ca.resolve(p, pushResult{err: fmt.Errorf("%w: %w", ErrProtocol, err)})
+		}
+		return
+	}
+	rep := Reply{Status: r.Status, Response: r.Response, Binary: r.Binary}
+	switch p.kind {
+	case kindUser:
+		res := pushResult{reply: rep}
+		if r.Status != "ok" {
+			res.err = &ReplyError{Status: r.Status, Response: r.Response}
+		}
+		ca.resolve(p, res)
+	case kindJoin:
+		ca.joinReply(rep)
+	case kindLeave:
+		ca.closeChannel(ErrLeft)
+	}
+}
+
+// deliver hands msg to every subscription that wants it. It never blocks
+// unless a subscription asked for the Block policy.
+func (ca *chanActor) deliver(msg Message) {
+	for i := 0; i < len(ca.subs); i++ {
+		sub := ca.subs[i]
+		if !sub.wants(msg.Event) {
+			continue
+		}
+		select {
+		case sub.c <- msg:
+			sub.slow = false
+			continue
+		default:
+		}
+		switch sub.overflow {
+		case DropNewest:
+			ca.s.dropped(sub)
+		case DropOldest:
+			select {
+			case <-sub.c:
+			default:
+			}
+			select {
+			case sub.c <- msg:
+			default:
+			}
+			ca.s.dropped(sub)
+		case CloseWithError:
+			ca.s.dropped(sub)
+			sub.finish(ErrSlowConsumer)
+			ca.subs = removeSub(ca.subs, sub)
+			i--
+		case Block:
+			select {
+			case sub.c <- msg:
+			case <-sub.quit:
+			case <-ca.ctx.Done():
+			}
+		}
+	}
+}
+
+func (ca *chanActor) subsChanged() {
+	b := false
+	for _, sub := range ca.subs {
+		b = b || sub.overflow == Block
+	}
+	if ca.blocking.Load() != b {
+		ca.blocking.Store(b)
+	}
+}
+
+// ---- requests ----
+
+func (ca *chanActor) handleReq(m chanMsg) {
+	switch m := m.(type) {
+	case pushReq:
+		ca.handlePush(m.p)
+	case cancelReq:
+		if !m.p.done {
+			ca.resolve(m.p, pushResult{err: context.Canceled})
+		}
+	case joinReq:
+		if ca.joinedOnce {
+			err := error(ErrAlreadyJoined)
+			if ca.final != nil {
+				err = fmt.Errorf("%w: %w", ErrAlreadyJoined, ca.final)
+			}
+			m.reply <- joinResult{err: &JoinError{Topic: ca.ch.topic, Err: err}}
+			return
+		}
+		ca.joinedOnce = true
+		ca.timeout = m.timeout
+		ca.joinWaiter = m.reply
+		ca.rejoin()
+	case joinCancelReq:
+		if ca.joinWaiter != nil {
+			ca.joinWaiter = nil
+			ca.leave(ca.s.cfg.Timeout, nil)
+		}
+	case leaveReq:
+		if !ca.joinedOnce {
+			ca.joinedOnce = true // a left channel cannot join any more
+			ca.closeChannel(ErrLeft)
+			m.reply <- nil
+			return
+		}
+		ca.leave(m.timeout, m.reply)
+	case subscribeReq:
+		ca.subs = append(ca.subs, m.sub)
+		ca.subsChanged()
+		m.ack <- struct{}{}
+	case unsubscribeReq:
+		ca.subs = removeSub(ca.subs, m.sub)
+		ca.subsChanged()
+		m.sub.finish(nil)
+		m.done <- struct{}{}
+	case supersedeReq:
+		if ca.state == ChannelJoined || ca.state == ChannelJoining || ca.state == ChannelErrored {
+			ca.leave(ca.timeout, nil)
+		}
+		close(m.done)
+	case chanDebugReq:
+		m.reply <- debugInfo{pending: len(ca.pending), deadlines: len(ca.dls), buffered: len(ca.buf)}
+	case chanFuncReq:
+		m.f(ca)
+	}
+}
+
+func (ca *chanActor) handlePush(p *push) {
+	p.dl.idx = -1
+	p.dl.p = p
+	switch {
+	case !ca.joinedOnce:
+		ca.resolve(p, pushResult{err: ErrNotJoined})
+		return
+	case ca.state == ChannelLeaving:
+		ca.resolve(p, pushResult{err: ErrLeft})
+		return
+	}
+	ca.dls.schedule(&p.dl, p.start.Add(p.timeout))
+	if ca.view.h != nil && ca.state == ChannelJoined {
+		ca.sendPush(p)
+		return
+	}
+	if len(ca.buf) >= ca.s.cfg.PushBuffer {
+		ca.resolve(p, pushResult{err: ErrPushBufferFull})
+		return
+	}
+	ca.buf = append(ca.buf, p)
+}
+
+// sendPush sends a push in the channel's current join session; it then
+// waits in pending for its reply.
+func (ca *chanActor) sendPush(p *push) {
+	p.ref = ca.nextRef()
+	p.joinRef = ca.joinRef
+	if err := ca.writePush(p); err != nil {
+		ca.resolve(p, pushResult{err: err})
+		return
+	}
+	p.sent = true
+	if ca.pending == nil {
+		ca.pending = make(map[string]*push)
+	}
+	ca.pending[p.ref] = p
+}
+
+func (ca *chanActor) writePush(p *push) error {
+	m := wire.Message{Ref: wire.NewRef(p.ref), Topic: ca.ch.topic, Event: p.event, Payload: p.payload, Binary: p.binary}
+	if p.joinRef != "" {
+		m.JoinRef = wire.NewRef(p.joinRef)
+	}
+	if m.Payload == nil {
+		m.Payload = emptyObject
+	}
+	return ca.write(&m)
+}
+
+// write queues a frame for the connection the channel knows of, through
+// the socket's writer. It waits when the writer is behind (bounded by
+// WriteTimeout, after which the writer drops the connection) and gives up
+// when the connection or the socket stops.
+func (ca *chanActor) write(m *wire.Message) error {
+	h := ca.view.h
+	if h == nil {
+		return ErrDisconnected
+	}
+	data, op, err := ca.s.ser.EncodeClient(nil, m)
+	if err != nil {
+		return err
+	}
+	select {
+	case h.out <- outFrame{op: op, data: data}:
+		return nil
+	default:
+	}
+	select {
+	case h.out <- outFrame{op: op, data: data}:
+		return nil
+	case <-h.wdone:
+		return ErrDisconnected
+	case <-ca.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// nextRef mints a ref from the socket's counter. Replies are routed by
+// topic, so a ref need only be unique among this channel's waiting pushes,
+// even after the counter wraps.
+func (ca *chanActor) nextRef() string {
+	for {
+		n := ca.s.ref.Add(1)
+		if n == 0 {
+			continue
+		}
+		r := strconv.FormatUint(n, 10)
+		if _, busy := ca.pending[r]; busy {
+			continue
+		}
+		if (ca.joinPush != nil && ca.joinPush.ref == r) || (ca.leavePush != nil && ca.leavePush.ref == r) {
+			continue
+		}
+		return r
+	}
+}
+
+var emptyObject = []byte("{}")
+
+// resolve gives a user push its one outcome and forgets it everywhere.
+func (ca *chanActor) resolve(p *push, r pushResult) {
+	if p.done {
+		return
+	}
+	p.done = true
+	ca.dls.cancel(&p.dl)
+	if p.sent {
+		if ca.pending[p.ref] == p {
+			delete(ca.pending, p.ref)
+		}
+	} else if i := slices.Index(ca.buf, p); i >= 0 {
+		ca.buf = slices.Delete(ca.buf, i, i+1)
+	}
+	if p.reply != nil {
+		p.reply <- r // capacity 1, sent once
+	}
+}
+
+func (ca *chanActor) pushTimeout(p *push) {
+	switch p.kind {
+	case kindUser:
+		ca.resolve(p, pushResult{err: ErrTimeout})
+	case kindJoin:
+		ca.joinTimeout(p)
+	case kindLeave:
+		ca.closeChannel(ErrLeft)
+	}
+}
+
+// ---- join, rejoin, leave ----
 
 // rejoin starts a join session: fresh join_ref, fresh join push.
-func (a *sockActor) rejoin(cs *chanState) {
-	if cs.state == ChannelLeaving || cs.final != nil {
+func (ca *chanActor) rejoin() {
+	if ca.state == ChannelLeaving || ca.final != nil {
 		return
 	}
-	a.dls.cancel(&cs.rejoinDL)
-	// phoenix.js leaveOpenTopic: a different channel on the same topic that
-	// is joined or joining is left first.
-	if other := a.topics[cs.topic]; other != nil && other != cs &&
-		(other.state == ChannelJoined || other.state == ChannelJoining || other.state == ChannelErrored) {
-		a.leave(other, other.timeout, nil)
+	ca.dls.cancel(&ca.rejoinDL)
+	if ca.joinPush != nil {
+		ca.dropJoinPush()
 	}
-	a.topics[cs.topic] = cs
-	if cs.joinPush != nil {
-		a.dropJoinPush(cs)
-	}
-	p := &push{kind: kindJoin, cs: cs, event: wire.EventJoin, timeout: cs.timeout, start: time.Now()}
+	p := &push{kind: kindJoin, event: wire.EventJoin, timeout: ca.timeout, start: time.Now()}
 	p.dl.p, p.dl.idx = p, -1
-	cs.joinPush = p
-	cs.setState(ChannelJoining)
-	data, err := a.joinParams(cs)
+	ca.joinPush = p
+	ca.setState(ChannelJoining)
+	data, err := ca.joinParams()
 	if err != nil {
-		a.closeChannel(cs, &JoinError{Topic: cs.topic, Err: err})
+		ca.closeChannel(&JoinError{Topic: ca.ch.topic, Err: err})
 		return
 	}
 	p.payload = data
-	a.dls.schedule(&p.dl, p.start.Add(p.timeout))
-	if !a.open {
-		// Sent when the socket (re)connects.
+	ca.dls.schedule(&p.dl, p.start.Add(p.timeout))
+	// The join_ref is the join's own ref, assigned only when it is sent.
+	ref := ""
+	if ca.view.h != nil {
+		ref = ca.nextRef()
+	}
+	if !ca.claim(ref) || ca.final != nil || ca.state != ChannelJoining {
 		return
 	}
-	// The join_ref is the join's own ref, so it is assigned here.
-	p.ref = a.nextRef()
-	cs.joinRef = p.ref
-	m := wire.Message{JoinRef: wire.NewRef(p.ref), Ref: wire.NewRef(p.ref), Topic: cs.topic, Event: p.event, Payload: p.payload}
-	if err := a.write(&m); err != nil {
-		return // the connection is going; onLost errors the channel
+	if ca.view.h == nil {
+		return // sent when the socket (re)connects
 	}
-	p.joinRef = p.ref
+	p.ref = ref
+	ca.joinRef = ref
+	m := wire.Message{JoinRef: wire.NewRef(ref), Ref: wire.NewRef(ref), Topic: ca.ch.topic, Event: p.event, Payload: p.payload}
+	if err := ca.write(&m); err != nil {
+		return // the connection is going; the channel errors when it hears
+	}
+	p.joinRef = ref
 	p.sent = true
-	a.pending[p.ref] = p
 }
 
-func (a *sockActor) joinParams(cs *chanState) ([]byte, error) {
-	params := cs.params
+// claim makes this channel the socket's route for its topic, with
+// joinRef, and makes the channel that held the topic before leave first.
+// It returns false when another channel has taken the topic from this one
+// (which then leaves) or the socket is stopping.
+func (ca *chanActor) claim(joinRef string) bool {
+	r, err := actor.Ask(ca.ctx, ca.s.mb, func(r chan<- claimResult) sockMsg {
+		return claimMsg{ca: ca, joinRef: joinRef, reply: r}
+	})
+	if err != nil {
+		return false
+	}
+	if !r.ok {
+		ca.leave(ca.timeout, nil)
+		return false
+	}
+	if r.prev != nil {
+		done := make(chan struct{})
+		if r.prev.mb.Tell(ca.ctx, supersedeReq{done: done}) == nil {
+			select {
+			case <-done:
+			case <-r.prev.done:
+			case <-ca.ctx.Done():
+			}
+		}
+	}
+	return true
+}
+
+func (ca *chanActor) joinParams() ([]byte, error) {
+	params := ca.ch.params
 	if f, ok := params.(func() any); ok {
 		params = f()
 	}
@@ -330,205 +1001,197 @@ func (a *sockActor) joinParams(cs *chanState) ([]byte, error) {
 }
 
 // dropJoinPush forgets the current join push (phoenix.js joinPush.reset).
-func (a *sockActor) dropJoinPush(cs *chanState) {
-	p := cs.joinPush
-	cs.joinPush = nil
+func (ca *chanActor) dropJoinPush() {
+	p := ca.joinPush
+	ca.joinPush = nil
 	if p == nil {
 		return
 	}
 	p.done = true
-	a.dls.cancel(&p.dl)
-	a.unpend(p)
+	ca.dls.cancel(&p.dl)
 }
 
-func (a *sockActor) joinReply(p *push, r Reply) {
-	cs := p.cs
-	if p != cs.joinPush {
-		a.unpend(p)
-		a.s.nStale.Add(1)
-		return
-	}
-	a.dropJoinPush(cs)
+func (ca *chanActor) joinReply(r Reply) {
+	ca.dropJoinPush()
 	if r.Status == "ok" {
-		cs.setState(ChannelJoined)
-		cs.rejoinBoReset()
-		a.dls.cancel(&cs.rejoinDL)
-		if !a.stopping {
-			a.emit(Joined{Topic: cs.topic, JoinRef: cs.joinRef})
-		}
-		a.firstOutcome(cs, joinResult{resp: r.Response})
-		buf := cs.buf
-		cs.buf = nil
+		ca.setState(ChannelJoined)
+		ca.rejoinBoReset()
+		ca.dls.cancel(&ca.rejoinDL)
+		ca.s.emit(Joined{Topic: ca.ch.topic, JoinRef: ca.joinRef})
+		ca.firstOutcome(joinResult{resp: r.Response})
+		buf := ca.buf
+		ca.buf = nil
 		for _, bp := range buf {
-			a.sendPush(bp)
+			ca.sendPush(bp)
 		}
 		return
 	}
 	rerr := &ReplyError{Status: r.Status, Response: r.Response}
-	if !cs.firstDone {
+	if !ca.firstDone {
 		// §6: the first join refused ends the channel; no retry loop.
-		a.closeChannel(cs, &JoinError{Topic: cs.topic, Err: rerr})
+		ca.closeChannel(&JoinError{Topic: ca.ch.topic, Err: rerr})
 		return
 	}
 	// A rejoin refused (e.g. a token expired while offline) is retried on
 	// the rejoin schedule and reported.
-	cs.setState(ChannelErrored)
-	a.scheduleRejoin(cs, rerr)
+	ca.setState(ChannelErrored)
+	ca.scheduleRejoin(rerr)
 }
 
-func (a *sockActor) firstOutcome(cs *chanState, r joinResult) {
-	if cs.firstDone {
+func (ca *chanActor) firstOutcome(r joinResult) {
+	if ca.firstDone {
 		return
 	}
-	cs.firstDone = true
-	if cs.joinWaiter != nil {
+	ca.firstDone = true
+	if ca.joinWaiter != nil {
 		var je *JoinError
 		if r.err != nil && !errors.As(r.err, &je) {
-			r.err = &JoinError{Topic: cs.topic, Err: r.err}
+			r.err = &JoinError{Topic: ca.ch.topic, Err: r.err}
 		}
-		cs.joinWaiter <- r
-		cs.joinWaiter = nil
+		ca.joinWaiter <- r
+		ca.joinWaiter = nil
 	}
 }
 
-func (a *sockActor) joinTimeout(p *push) {
-	cs := p.cs
-	if p != cs.joinPush {
+func (ca *chanActor) joinTimeout(p *push) {
+	if p != ca.joinPush {
 		return
 	}
-	a.dropJoinPush(cs)
-	if p.sent && a.open {
+	ca.dropJoinPush()
+	if p.sent && ca.view.h != nil {
 		// phoenix.js: tell the server to drop the join that may still come.
-		lp := &push{kind: kindLeave, cs: cs, event: wire.EventLeave}
-		m := wire.Message{JoinRef: wire.NewRef(cs.joinRef), Ref: wire.NewRef(a.nextRef()), Topic: cs.topic, Event: lp.event, Payload: emptyObject}
-		_ = a.write(&m)
+		m := wire.Message{JoinRef: wire.NewRef(ca.joinRef), Ref: wire.NewRef(ca.nextRef()), Topic: ca.ch.topic, Event: wire.EventLeave, Payload: emptyObject}
+		_ = ca.write(&m)
 	}
-	cs.setState(ChannelErrored)
-	a.failSession(cs, ErrDisconnected)
-	a.firstOutcome(cs, joinResult{err: ErrTimeout})
-	a.scheduleRejoin(cs, ErrTimeout)
+	ca.setState(ChannelErrored)
+	ca.failSession(ErrDisconnected)
+	ca.firstOutcome(joinResult{err: ErrTimeout})
+	ca.scheduleRejoin(ErrTimeout)
 }
 
-// scheduleRejoin arms the channel's rejoin timer if the socket is connected;
+// scheduleRejoin arms the rejoin deadline if the socket is connected;
 // otherwise the channel rejoins when it reconnects.
-func (a *sockActor) scheduleRejoin(cs *chanState, reason error) {
-	if !a.open {
+func (ca *chanActor) scheduleRejoin(reason error) {
+	if ca.view.h == nil {
 		return
 	}
-	if cs.rejoinBo == nil {
-		cs.rejoinBo = a.s.cfg.Rejoin()
+	if ca.rejoinBo == nil {
+		ca.rejoinBo = ca.s.cfg.Rejoin()
 	}
-	d := cs.rejoinBo.NextBackOff()
+	d := ca.rejoinBo.NextBackOff()
 	if d == backoff.Stop {
-		a.closeChannel(cs, fmt.Errorf("phx: rejoin backoff gave up: %w", reason))
+		ca.closeChannel(fmt.Errorf("phx: rejoin backoff gave up: %w", reason))
 		return
 	}
-	cs.rejoinAttempt++
-	a.dls.schedule(&cs.rejoinDL, time.Now().Add(d))
-	if !a.stopping {
-		a.emit(Rejoining{Topic: cs.topic, Attempt: cs.rejoinAttempt, Delay: d, Err: reason})
+	ca.rejoinAttempt++
+	ca.dls.schedule(&ca.rejoinDL, time.Now().Add(d))
+	ca.s.emit(Rejoining{Topic: ca.ch.topic, Attempt: ca.rejoinAttempt, Delay: d, Err: reason})
+}
+
+func (ca *chanActor) rejoinBoReset() {
+	if ca.rejoinBo != nil {
+		ca.rejoinBo.Reset()
 	}
+	ca.rejoinAttempt = 0
 }
 
 // failSession resolves the pushes sent in the ending join session: their
 // replies cannot come any more.
-func (a *sockActor) failSession(cs *chanState, err error) {
-	for cs.inflight != nil {
-		a.resolve(cs.inflight, pushResult{err: err})
+func (ca *chanActor) failSession(err error) {
+	for _, p := range ca.pending {
+		ca.resolve(p, pushResult{err: err})
 	}
 }
 
-// chanErrored: phx_error from the server (rejoin scheduled) or the
+// chanErrored: phx_error from the server (server, rejoin scheduled) or the
 // connection lost (rejoin when it reopens).
-func (a *sockActor) chanErrored(cs *chanState, reason error, server bool) {
-	if cs.state != ChannelJoined && cs.state != ChannelJoining {
+func (ca *chanActor) chanErrored(reason error, server bool) {
+	if ca.state != ChannelJoined && ca.state != ChannelJoining {
 		return
 	}
-	if cs.joinPush != nil {
-		a.dropJoinPush(cs)
-		defer a.firstOutcome(cs, joinResult{err: ErrDisconnected})
-	}
-	cs.setState(ChannelErrored)
-	a.failSession(cs, ErrDisconnected)
+	hadJoin := ca.joinPush != nil
+	ca.dropJoinPush()
+	ca.setState(ChannelErrored)
+	ca.failSession(ErrDisconnected)
 	if server {
-		a.scheduleRejoin(cs, reason)
+		ca.scheduleRejoin(reason)
 	} else {
-		a.dls.cancel(&cs.rejoinDL)
-		cs.rejoinBoReset()
+		ca.dls.cancel(&ca.rejoinDL)
+		ca.rejoinBoReset()
+	}
+	if hadJoin {
+		ca.firstOutcome(joinResult{err: ErrDisconnected})
 	}
 }
 
 // leave sends phx_leave; the channel closes on the reply or the timeout,
 // or at once when no joined session exists on an open connection.
-func (a *sockActor) leave(cs *chanState, timeout time.Duration, reply chan error) {
-	if cs.final != nil {
+func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
+	if ca.final != nil {
 		if reply != nil {
 			reply <- nil
 		}
 		return
 	}
 	if reply != nil {
-		cs.leaveWait = append(cs.leaveWait, reply)
+		ca.leaveWait = append(ca.leaveWait, reply)
 	}
-	if cs.state == ChannelLeaving {
+	if ca.state == ChannelLeaving {
 		return
 	}
-	wasInSession := cs.state == ChannelJoined || (cs.state == ChannelJoining && cs.joinPush != nil && cs.joinPush.sent)
-	a.dls.cancel(&cs.rejoinDL)
-	a.dropJoinPush(cs)
-	cs.setState(ChannelLeaving)
-	if a.topics[cs.topic] == cs {
-		delete(a.topics, cs.topic)
-	}
-	if !a.open || !wasInSession {
-		a.closeChannel(cs, ErrLeft)
+	wasInSession := ca.state == ChannelJoined || (ca.state == ChannelJoining && ca.joinPush != nil && ca.joinPush.sent)
+	ca.dls.cancel(&ca.rejoinDL)
+	ca.dropJoinPush()
+	ca.setState(ChannelLeaving)
+	if ca.view.h == nil || !wasInSession {
+		ca.closeChannel(ErrLeft)
 		return
 	}
-	p := &push{kind: kindLeave, cs: cs, event: wire.EventLeave, timeout: timeout, start: time.Now()}
+	// Frames of the topic without a join_ref are no longer this channel's.
+	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca})
+	p := &push{kind: kindLeave, event: wire.EventLeave, timeout: timeout, start: time.Now()}
 	p.dl.p, p.dl.idx = p, -1
-	if err := a.sendRaw(p, cs.topic, cs.joinRef); err != nil {
-		a.closeChannel(cs, ErrLeft)
+	p.ref = ca.nextRef()
+	p.joinRef = ca.joinRef
+	if err := ca.writePush(p); err != nil {
+		ca.closeChannel(ErrLeft)
 		return
 	}
-	cs.leavePush = p
-	a.dls.schedule(&p.dl, p.start.Add(timeout))
+	p.sent = true
+	ca.leavePush = p
+	ca.dls.schedule(&p.dl, p.start.Add(timeout))
 }
 
-// closeChannel closes cs for good with err: pushes, subscriptions and
-// waiters all end with it.
-func (a *sockActor) closeChannel(cs *chanState, err error) {
-	if cs.final != nil {
+// closeChannel closes the channel for good with err: pushes,
+// subscriptions and waiters all end with it, and the actor stops.
+func (ca *chanActor) closeChannel(err error) {
+	if ca.final != nil {
 		return
 	}
-	cs.final = err
-	cs.joinedOnce = true
-	cs.setState(ChannelClosed)
-	a.dls.cancel(&cs.rejoinDL)
-	a.dropJoinPush(cs)
-	if p := cs.leavePush; p != nil {
-		cs.leavePush = nil
+	ca.final = err
+	ca.joinedOnce = true
+	ca.setState(ChannelClosed)
+	ca.dls.cancel(&ca.rejoinDL)
+	ca.dropJoinPush()
+	if p := ca.leavePush; p != nil {
+		ca.leavePush = nil
 		p.done = true
-		a.dls.cancel(&p.dl)
-		a.unpend(p)
+		ca.dls.cancel(&p.dl)
 	}
-	if a.topics[cs.topic] == cs {
-		delete(a.topics, cs.topic)
+	for len(ca.buf) > 0 {
+		ca.resolve(ca.buf[0], pushResult{err: err})
 	}
-	for len(cs.buf) > 0 {
-		a.resolve(cs.buf[0], pushResult{err: err})
-	}
-	a.failSession(cs, err)
-	for _, sub := range cs.subs {
+	ca.failSession(err)
+	for _, sub := range ca.subs {
 		sub.finish(err)
 	}
-	cs.subs = nil
-	a.firstOutcome(cs, joinResult{err: err})
-	for _, w := range cs.leaveWait {
+	ca.subs = nil
+	ca.firstOutcome(joinResult{err: err})
+	for _, w := range ca.leaveWait {
 		w <- nil
 	}
-	cs.leaveWait = nil
-	delete(a.chans, cs)
-	if !a.stopping {
-		a.emit(ChannelEnded{Topic: cs.topic, Err: err})
+	ca.leaveWait = nil
+	if !ca.stopping {
+		ca.s.emit(ChannelEnded{Topic: ca.ch.topic, Err: err})
 	}
 }

@@ -364,7 +364,22 @@ func (h *harness) debug() debugInfo {
 	if err := h.sock.mb.Tell(context.Background(), debugMsg{reply: r}); err != nil {
 		h.t.Fatal(err)
 	}
-	return <-r
+	d := <-r
+	// The channels' own bookkeeping, from each channel actor.
+	for _, ca := range d.actors {
+		cr := make(chan debugInfo, 1)
+		if ca.mb.Tell(context.Background(), chanDebugReq{reply: cr}) != nil {
+			continue // stopped meanwhile
+		}
+		select {
+		case c := <-cr:
+			d.pending += c.pending
+			d.deadlines += c.deadlines
+			d.buffered += c.buffered
+		case <-ca.done:
+		}
+	}
+	return d
 }
 
 // ready returns the value on c if there is one now.

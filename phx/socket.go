@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,10 +19,11 @@ import (
 
 // Socket is a connection to a Phoenix endpoint that reconnects by itself.
 //
-// A Socket is one actor: a goroutine that owns every piece of state of the
-// socket and of its channels, plus, per connection, one reader and one writer
-// goroutine. Nothing is shared behind the actor's back; the methods below
-// send it messages.
+// A Socket is one actor: a goroutine that owns the connection (dial,
+// heartbeat, reconnect, close) and the routing of frames by topic, plus, per
+// connection, one reader and one writer goroutine. Each joined or
+// subscribed channel is an actor of its own, owned by the socket. Nothing is
+// shared behind an actor's back; the methods below send messages.
 //
 // Concurrency: every method is safe for concurrent use. Blocking methods take
 // a ctx and also return when the socket stops. After Close (or after the
@@ -38,7 +40,14 @@ type Socket struct {
 	state  atomic.Int32
 	closed atomic.Bool // Close was called
 
-	nReceived, nStale, nUnrouted, nMalformed, nDropped, nReconnects atomic.Uint64
+	// ref counts the refs minted by the socket and its channels.
+	ref atomic.Uint64
+	// conn is the latest connection state, published by the socket actor
+	// for its channels, which are woken to read it (a conflating control
+	// mailbox: a channel needs only the latest state).
+	conn atomic.Pointer[connState]
+
+	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
 }
 
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
@@ -60,6 +69,7 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 		return nil, &DialError{URL: endpoint, Err: err}
 	}
 	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
+	s.conn.Store(noConn)
 	done := make(chan struct{})
 	s.mb = actor.NewMailbox[sockMsg](64, done)
 	ready := make(chan struct{})
@@ -128,6 +138,7 @@ func (s *Socket) Stats() Stats {
 		Unrouted:   s.nUnrouted.Load(),
 		Malformed:  s.nMalformed.Load(),
 		Dropped:    s.nDropped.Load(),
+		Overflowed: s.nOverflowed.Load(),
 		Reconnects: s.nReconnects.Load(),
 	}
 }
@@ -146,10 +157,7 @@ func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
 // JSON-marshalable value, json.RawMessage, or a func() any called before
 // every (re)join. Nothing is sent until Join.
 func (s *Socket) Channel(topic string, params any) *Channel {
-	cs := &chanState{topic: topic, params: params, s: s}
-	cs.rejoinDL.cs = cs
-	cs.rejoinDL.idx = -1
-	return &Channel{s: s, cs: cs}
+	return &Channel{s: s, topic: topic, params: params}
 }
 
 // Subscribe returns a subscription to every message the socket receives, on
@@ -162,22 +170,7 @@ func (s *Socket) Subscribe(events ...string) *Subscription {
 
 // SubscribeWith is Subscribe with options (WithBuffer, WithOverflow).
 func (s *Socket) SubscribeWith(opts []Option, events ...string) *Subscription {
-	return s.subscribe(nil, "", opts, events)
-}
-
-func (s *Socket) subscribe(cs *chanState, topic string, opts []Option, events []string) *Subscription {
-	o := s.callOpts(opts)
-	sub := &Subscription{
-		c:        make(chan Message, o.buffer),
-		quit:     make(chan struct{}),
-		s:        s,
-		cs:       cs,
-		overflow: o.overflow,
-		topic:    topic,
-	}
-	if len(events) > 0 {
-		sub.events = append([]string(nil), events...)
-	}
+	sub := s.newSub("", opts, events)
 	if s.mb.Tell(context.Background(), subscribeMsg{sub: sub}) != nil {
 		// The actor has stopped: nobody else will ever touch sub.
 		sub.finish(ErrClosed)
@@ -185,7 +178,51 @@ func (s *Socket) subscribe(cs *chanState, topic string, opts []Option, events []
 	return sub
 }
 
-// await sends p to the actor and waits for its outcome.
+func (s *Socket) newSub(topic string, opts []Option, events []string) *Subscription {
+	o := s.callOpts(opts)
+	sub := &Subscription{
+		c:        make(chan Message, o.buffer),
+		quit:     make(chan struct{}),
+		s:        s,
+		overflow: o.overflow,
+		topic:    topic,
+	}
+	if len(events) > 0 {
+		sub.events = append([]string(nil), events...)
+	}
+	return sub
+}
+
+// emit puts st on the status stream; when it is full the oldest event goes.
+// The socket and channel actors all emit, so room made may be taken by
+// another: a few rounds, then the event is dropped.
+func (s *Socket) emit(st Status) {
+	for range 4 {
+		select {
+		case s.status <- st:
+			return
+		default:
+		}
+		select {
+		case <-s.status:
+		default:
+		}
+	}
+}
+
+// dropped counts a message a subscription's overflow policy dropped and
+// reports the start of an overflow episode; called by the subscription's
+// owner.
+func (s *Socket) dropped(sub *Subscription) {
+	n := sub.dropped.Add(1)
+	s.nDropped.Add(1)
+	if !sub.slow {
+		sub.slow = true
+		s.emit(SlowConsumer{Topic: sub.topic, Dropped: n, Err: ErrSlowConsumer})
+	}
+}
+
+// await sends a ping to the actor and waits for its outcome.
 func (s *Socket) await(ctx context.Context, p *push) (pushResult, error) {
 	if err := ctx.Err(); err != nil {
 		return pushResult{}, err
@@ -254,45 +291,69 @@ func authProtocol(token string) string {
 // The socket actor's mailbox: a sealed sum of requests.
 type sockMsg interface{ isSockMsg() }
 
-type pushMsg struct{ p *push }   // a push, ping
+type pushMsg struct{ p *push }   // a ping
 type cancelMsg struct{ p *push } // the caller gave up on p
-type joinMsg struct {            // Channel.Join
-	cs      *chanState
-	timeout time.Duration
-	reply   chan joinResult
-}
-type joinCancelMsg struct{ cs *chanState } // Join's ctx ended first
-type leaveMsg struct {
-	cs      *chanState
-	timeout time.Duration
-	reply   chan error
-}
 type subscribeMsg struct{ sub *Subscription }
 type unsubscribeMsg struct {
 	sub  *Subscription
 	done chan struct{}
 }
 
+// startMsg asks for the channel's actor, started if there is none.
+type startMsg struct {
+	ch    *Channel
+	reply chan<- *chanActor
+}
+
+// retireMsg: an idle channel actor asks to be forgotten; the answer says
+// whether it was (false when it is no longer the channel's actor).
+type retireMsg struct {
+	ca    *chanActor
+	reply chan<- bool
+}
+
+// claimMsg: a channel starts a join session with joinRef ("" until it is
+// sent) and becomes the route of its topic.
+type claimMsg struct {
+	ca      *chanActor
+	joinRef string
+	reply   chan<- claimResult
+}
+
+type claimResult struct {
+	prev *chanActor // held the topic before and must leave first
+	ok   bool       // false: another channel took the topic from ca
+}
+
+// releaseMsg: a leaving channel no longer takes its topic's frames that
+// carry no join_ref; those of its own session still reach it.
+type releaseMsg struct{ ca *chanActor }
+
+// goneMsg: a channel actor stopped.
+type goneMsg struct{ ca *chanActor }
+
 // debugMsg asks for the sizes of the actor's bookkeeping (tests).
 type debugMsg struct{ reply chan debugInfo }
 
 type debugInfo struct {
 	pending, deadlines, chans, topics, buffered, closing int
+	actors                                               []*chanActor
 }
-
-func (debugMsg) isSockMsg() {}
 
 // testFuncMsg runs f on the actor (tests).
 type testFuncMsg struct{ f func(*sockActor) }
 
 func (testFuncMsg) isSockMsg()    {}
+func (debugMsg) isSockMsg()       {}
 func (pushMsg) isSockMsg()        {}
 func (cancelMsg) isSockMsg()      {}
-func (joinMsg) isSockMsg()        {}
-func (joinCancelMsg) isSockMsg()  {}
-func (leaveMsg) isSockMsg()       {}
 func (subscribeMsg) isSockMsg()   {}
 func (unsubscribeMsg) isSockMsg() {}
+func (startMsg) isSockMsg()       {}
+func (retireMsg) isSockMsg()      {}
+func (claimMsg) isSockMsg()       {}
+func (releaseMsg) isSockMsg()     {}
+func (goneMsg) isSockMsg()        {}
 
 type joinResult struct {
 	resp []byte
@@ -310,11 +371,11 @@ const (
 )
 
 // push is one outbound request awaiting its outcome. The caller fills it in
-// before handing it to the actor and afterwards only receives from reply;
-// every other field belongs to the actor.
+// before handing it to an actor (the channel's, or the socket's for pings
+// and heartbeats) and afterwards only receives from reply; every other
+// field belongs to that actor.
 type push struct {
 	kind    pushKind
-	cs      *chanState
 	event   string
 	payload []byte
 	binary  bool
@@ -325,7 +386,6 @@ type push struct {
 	ref, joinRef string
 	sent, done   bool
 	dl           deadline
-	prev, next   *push // the channel's in-flight list
 }
 
 type pushResult struct {
@@ -353,7 +413,7 @@ type connEvent struct {
 
 // connHandle is one connection attempt. The actor owns every field except
 // done, which the connection goroutine closes when it and its writer have
-// returned.
+// returned, and out and wdone, which the channel actors also use to write.
 type connHandle struct {
 	cancel context.CancelCauseFunc
 	c      Conn
@@ -361,6 +421,16 @@ type connHandle struct {
 	done   chan struct{}
 	wdone  chan struct{} // closed when the writer returned
 	hard   deadline
+	st     *connState // published when it opened; immutable afterwards
+}
+
+// connState is a connection state the socket publishes to its channels:
+// the open connection (nil when none) and a generation that grows with
+// every change, so that a channel can order it against the frames it
+// holds. Immutable.
+type connState struct {
+	gen uint64
+	h   *connHandle
 }
 
 type outFrame struct {
@@ -377,6 +447,22 @@ type closeReq struct {
 
 func (c *closeReq) Error() string { return "phx: closing connection" }
 
+// route is where a topic's frames go: the channel that claimed it last,
+// and channels that left it (or were superseded on it) but still wait for
+// frames of their own join session.
+type route struct {
+	cur     *chanActor
+	curRef  string
+	olds    []oldRoute
+	slow    bool // in an inbox overflow episode
+	dropped uint64
+}
+
+type oldRoute struct {
+	ca  *chanActor
+	ref string
+}
+
 // sockActor is the state of the socket actor; only its goroutine touches it.
 type sockActor struct {
 	s     *Socket
@@ -385,10 +471,15 @@ type sockActor struct {
 	ready chan struct{}
 	evq   *actor.Queue[connEvent] // from the connections' goroutines, in order
 	evbuf []connEvent
+	batch []connEvent // the batch being handled
+	bi    int         // next event of batch
+	stall *chanActor  // batch waits for room in this channel's inbox
+	outq  []outFrame  // frames of the socket waiting for room in the writer's queue
 
 	conn    *connHandle // current attempt or open connection
 	open    bool        // conn is open
 	opened  bool        // a connection opened once
+	gen     uint64
 	closing map[*connHandle]struct{}
 
 	bo      backoff.BackOff
@@ -403,13 +494,13 @@ type sockActor struct {
 	dlTimer *time.Timer
 	dlAt    time.Time
 
-	ref     uint64
-	pending map[string]*push      // sent pushes by ref
-	topics  map[string]*chanState // the channel that owns each topic
-	chans   map[*chanState]struct{}
+	pending map[string]*push // sent heartbeats and pings by ref
+	routes  map[string]*route
+	chans   map[*chanActor]struct{}
 	taps    []*Subscription
 
-	stopping bool // shutting down: no per-channel status events
+	chCtx    context.Context // the channel actors' context
+	chCancel context.CancelCauseFunc
 }
 
 func newSockActor(s *Socket, ready chan struct{}) *sockActor {
@@ -419,8 +510,8 @@ func newSockActor(s *Socket, ready chan struct{}) *sockActor {
 		evq:     actor.NewQueue[connEvent](256),
 		closing: make(map[*connHandle]struct{}),
 		pending: make(map[string]*push),
-		topics:  make(map[string]*chanState),
-		chans:   make(map[*chanState]struct{}),
+		routes:  make(map[string]*route),
+		chans:   make(map[*chanActor]struct{}),
 	}
 }
 
@@ -432,6 +523,9 @@ func stoppedTimer() *time.Timer {
 
 func (a *sockActor) run(ctx context.Context) (err error) {
 	a.ctx = ctx
+	// Channels are stopped by the socket alone, with the reason it chooses,
+	// once it stops itself.
+	a.chCtx, a.chCancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	a.rcTimer, a.hbTimer, a.dlTimer = stoppedTimer(), stoppedTimer(), stoppedTimer()
 	a.bo = a.s.cfg.Reconnect()
 	a.s.state.Store(int32(StateConnecting))
@@ -442,29 +536,57 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		// Control before data: requests from callers go before frames.
-		select {
-		case m := <-a.s.mb.C():
-			a.handleMsg(m)
+		// Control before data: requests go before frames. Channels rely on
+		// it: a claim or release they send before writing a frame is
+		// handled before the server's answer to that frame.
+		for range 256 {
+			select {
+			case m := <-a.s.mb.C():
+				a.handleMsg(m)
+				continue
+			default:
+			}
+			break
+		}
+		if a.batch != nil && a.stall == nil {
+			if err := a.runBatch(); err != nil {
+				return err
+			}
 			a.armDeadlines()
 			continue
-		default:
+		}
+		var out chan outFrame
+		var next outFrame
+		if len(a.outq) > 0 && a.open {
+			out, next = a.conn.out, a.outq[0]
+		}
+		var evReady, space <-chan struct{}
+		if a.stall != nil {
+			space = a.stall.in.Space()
+		} else {
+			evReady = a.evq.Ready()
 		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case m := <-a.s.mb.C():
 			a.handleMsg(m)
-		case <-a.evq.Ready():
+		case <-evReady:
 			// Everything the reader queued meanwhile, in one batch and in
 			// order: one hand-off per batch rather than per frame.
-			evs := a.evq.Drain(a.evbuf)
-			for i := range evs {
-				if err := a.handleEv(&evs[i]); err != nil {
-					return err
-				}
+			a.batch, a.bi = a.evq.Drain(a.evbuf), 0
+			a.evbuf = nil
+			if err := a.runBatch(); err != nil {
+				return err
 			}
-			a.evbuf = evs
+		case <-space:
+			a.stall = nil
+			if err := a.runBatch(); err != nil {
+				return err
+			}
+		case out <- next:
+			a.outq[0] = outFrame{}
+			a.outq = a.outq[1:]
 		case <-a.hbTimer.C:
 			if err := a.heartbeatTick(); err != nil {
 				return err
@@ -481,6 +603,23 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		}
 		a.armDeadlines()
 	}
+}
+
+// runBatch handles the current batch of connection events from where it
+// stopped; it stops early when a channel's inbox is full and the channel
+// asked to be waited for (a Block subscription).
+func (a *sockActor) runBatch() error {
+	for a.bi < len(a.batch) {
+		if err := a.handleEv(&a.batch[a.bi]); err != nil {
+			return err
+		}
+		if a.stall != nil {
+			return nil
+		}
+		a.bi++
+	}
+	a.evbuf, a.batch, a.bi = a.batch, nil, 0
+	return nil
 }
 
 func (a *sockActor) armDeadlines() {
@@ -500,11 +639,7 @@ func (a *sockActor) armDeadlines() {
 func (a *sockActor) fire(d *deadline) {
 	switch {
 	case d.p != nil:
-		a.pushTimeout(d.p)
-	case d.cs != nil:
-		if a.open && d.cs.state == ChannelErrored {
-			a.rejoin(d.cs)
-		}
+		a.resolve(d.p, pushResult{err: ErrTimeout})
 	case d.h != nil:
 		delete(a.closing, d.h)
 		if d.h.c != nil {
@@ -513,34 +648,34 @@ func (a *sockActor) fire(d *deadline) {
 	}
 }
 
-func (a *sockActor) emit(st Status) {
-	for range 2 {
-		select {
-		case a.s.status <- st:
-			return
-		default:
-		}
-		// Full: the oldest event goes; the actor is the only sender, so
-		// there is room afterwards.
-		select {
-		case <-a.s.status:
-		default:
-		}
-	}
-}
+func (a *sockActor) emit(st Status) { a.s.emit(st) }
 
 func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
 
 func (a *sockActor) nextRef() string {
 	for {
-		a.ref++
-		if a.ref == 0 {
-			a.ref = 1
+		n := a.s.ref.Add(1)
+		if n == 0 {
+			continue
 		}
-		r := strconv.FormatUint(a.ref, 10)
+		r := strconv.FormatUint(n, 10)
 		if _, busy := a.pending[r]; !busy {
 			return r
 		}
+	}
+}
+
+// publish tells every channel the connection state changed (h: the open
+// connection, nil for none).
+func (a *sockActor) publish(h *connHandle) {
+	a.gen++
+	st := &connState{gen: a.gen, h: h}
+	if h != nil {
+		h.st = st
+	}
+	a.s.conn.Store(st)
+	for ca := range a.chans {
+		ca.in.Wake()
 	}
 }
 
@@ -670,9 +805,12 @@ func (a *sockActor) writeLoop(ctx context.Context, h *connHandle, c Conn) {
 	}
 }
 
-// write queues a frame for the current connection. It waits when the
-// writer is behind (bounded by WriteTimeout, after which the writer drops
-// the connection) and gives up when the socket stops.
+// write queues a frame for the current connection. The socket actor never
+// waits for the writer: the channel actors share its queue, and a socket
+// blocked there while the server is itself blocked writing to this client
+// would stop the reader too. A frame that finds the queue full waits in
+// outq (heartbeats and pings only, so a handful) and the run loop hands it
+// over when there is room.
 func (a *sockActor) write(m *wire.Message) error {
 	if !a.open {
 		return ErrDisconnected
@@ -681,20 +819,16 @@ func (a *sockActor) write(m *wire.Message) error {
 	if err != nil {
 		return err
 	}
-	h := a.conn
-	select {
-	case h.out <- outFrame{op: op, data: data}:
-		return nil
-	default:
+	f := outFrame{op: op, data: data}
+	if len(a.outq) == 0 {
+		select {
+		case a.conn.out <- f:
+			return nil
+		default:
+		}
 	}
-	select {
-	case h.out <- outFrame{op: op, data: data}:
-		return nil
-	case <-h.wdone:
-		return ErrDisconnected
-	case <-a.ctx.Done():
-		return ErrClosed
-	}
+	a.outq = append(a.outq, f)
+	return nil
 }
 
 // teardown ends connection h: its writer sends the close frame req asks
@@ -708,6 +842,8 @@ func (a *sockActor) teardown(h *connHandle, req *closeReq) {
 	a.dls.schedule(&h.hard, time.Now().Add(a.s.cfg.CloseTimeout))
 	if a.conn == h {
 		a.conn, a.open = nil, false
+		clear(a.outq)
+		a.outq = a.outq[:0]
 	}
 }
 
@@ -717,7 +853,7 @@ func (a *sockActor) handleEv(ev *connEvent) error {
 	}
 	switch ev.kind {
 	case evFrame:
-		a.handleFrame(&ev.msg)
+		a.handleFrame(ev.h, &ev.msg)
 	case evOpen:
 		a.onOpen(ev.h, ev.c)
 	case evClosed:
@@ -740,27 +876,27 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 	}
 	a.emit(Connected{URL: a.s.endpoint})
 	a.resetHeartbeat()
-	// phoenix.js: on open every errored channel rejoins at once, and the
-	// rejoin timers start over. Joins that were waiting for a connection
-	// are (re)sent too.
-	for cs := range a.chans {
-		cs.rejoinBoReset()
-		a.dls.cancel(&cs.rejoinDL)
-		if cs.state == ChannelErrored || (cs.state == ChannelJoining && cs.joinPush != nil && !cs.joinPush.sent) {
-			a.rejoin(cs)
-		}
-	}
+	// Every channel hears of it and rejoins as phoenix.js does.
+	a.publish(h)
 }
 
 // onLost handles the end of the current connection (or of a failed dial):
-// it errors the channels, fails the pushes that can no longer be answered,
-// and reconnects or ends the socket by the close-code policy.
+// it tells the channels (which error and fail the pushes that can no longer
+// be answered), and reconnects or ends the socket by the close-code policy.
 func (a *sockActor) onLost(err error, req *closeReq) error {
+	wasOpen := a.open
 	a.teardown(a.conn, req)
+	a.stall = nil // the rest of the batch is of the connection that ended
 	a.stopHeartbeat()
-	a.failInflight()
-	for cs := range a.chans {
-		a.chanErrored(cs, err, false)
+	for _, p := range a.pending {
+		if p.kind == kindPing {
+			a.resolve(p, pushResult{err: ErrDisconnected})
+		} else {
+			a.unpend(p)
+		}
+	}
+	if wasOpen {
+		a.publish(nil)
 	}
 	code := CloseCode(err)
 	var fatal error
@@ -794,23 +930,6 @@ func (a *sockActor) onLost(err error, req *closeReq) error {
 	return nil
 }
 
-// failInflight resolves every sent push that waits for a reply that can no
-// longer arrive because the connection is gone.
-func (a *sockActor) failInflight() {
-	for _, p := range a.pending {
-		switch p.kind {
-		case kindUser, kindPing:
-			a.resolve(p, pushResult{err: ErrDisconnected})
-		case kindLeave:
-			// Left locally: the server drops the channel with the connection.
-			a.closeChannel(p.cs, ErrLeft)
-		case kindHeartbeat:
-			a.unpend(p)
-		}
-		// Joins are handled by chanErrored.
-	}
-}
-
 // ---- heartbeat ----
 
 func (a *sockActor) resetHeartbeat() {
@@ -841,7 +960,7 @@ func (a *sockActor) heartbeatTick() error {
 	}
 	p := &push{kind: kindHeartbeat, event: wire.EventHeartbeat}
 	p.dl.idx = -1
-	if a.sendRaw(p, wire.TopicPhoenix, "") != nil {
+	if a.sendRaw(p) != nil {
 		return nil
 	}
 	a.hbPush = p
@@ -851,109 +970,75 @@ func (a *sockActor) heartbeatTick() error {
 
 // ---- inbound ----
 
-func (a *sockActor) handleFrame(m *wire.Message) {
-	if len(a.taps) > 0 && !(a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
-		jr, _ := m.JoinRef.Get()
-		ref, _ := m.Ref.Get()
-		msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
-		a.deliver(&a.taps, msg)
-	}
-	if m.Event == wire.EventReply {
+// handleFrame routes one frame: heartbeat and ping replies to the socket
+// itself, everything else by topic (a map lookup) to the channel actor
+// that owns it, through that channel's inbox. It never waits for a channel
+// (see chanInbox): a broadcast that finds the inbox full is dropped,
+// counted (Stats.Overflowed) and reported as a SlowConsumer for the topic,
+// unless the channel has a Block subscription, in which case the socket
+// stops taking frames (and only frames) until the inbox has room. Replies,
+// phx_error and phx_close are never dropped: they answer requests of the
+// channel and bring it to a state where it sends no more.
+func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
 		return
 	}
-	cs := a.topics[m.Topic]
-	if cs == nil {
+	rt := a.routes[m.Topic]
+	var ca *chanActor
+	if rt != nil {
+		ca = rt.cur
+		if jr, ok := m.JoinRef.Get(); ok && jr != rt.curRef {
+			for _, o := range rt.olds {
+				if o.ref == jr {
+					ca = o.ca
+					break
+				}
+			}
+		}
+	}
+	if ca == nil {
 		a.s.nUnrouted.Add(1)
-		return
-	}
-	if jr, ok := m.JoinRef.Get(); ok && jr != cs.joinRef {
-		a.s.nStale.Add(1) // a frame of an earlier join session
-		return
-	}
-	switch m.Event {
-	case wire.EventError:
-		if cs.state == ChannelJoined || cs.state == ChannelJoining {
-			a.chanErrored(cs, &ServerError{Topic: cs.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
+	} else {
+		it := inItem{h: h, m: *m}
+		var err error
+		switch m.Event {
+		case wire.EventReply, wire.EventError, wire.EventClose:
+			err = ca.in.Force(it)
+		default:
+			err = ca.in.TryPut(it)
 		}
-	case wire.EventClose:
-		if cs.state == ChannelLeaving {
-			a.closeChannel(cs, ErrLeft)
-		} else {
-			a.closeChannel(cs, fmt.Errorf("%w: channel %s closed by the server", ErrClosed, cs.topic))
-		}
-	default:
-		if cs.state == ChannelErrored {
-			// The session ended (phx_error, lost connection); whatever still
-			// arrives for it belongs to no session we can stamp.
-			a.s.nStale.Add(1)
-			return
-		}
-		if len(cs.subs) > 0 {
-			msg := Message{Topic: cs.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: cs.joinRef}
-			a.deliver(&cs.subs, msg)
+		switch {
+		case err == nil:
+			rt.slow = false
+		case errors.Is(err, actor.ErrFull):
+			if ca.blocking.Load() {
+				a.stall = ca
+				return
+			}
+			a.s.nOverflowed.Add(1)
+			rt.dropped++
+			if !rt.slow {
+				rt.slow = true
+				a.emit(SlowConsumer{Topic: m.Topic, Dropped: rt.dropped, Err: ErrSlowConsumer})
+			}
+		default:
+			a.s.nUnrouted.Add(1) // the channel has just stopped
 		}
 	}
+	a.tap(m)
 }
 
-func (a *sockActor) handleReply(m *wire.Message) {
-	ref, ok := m.Ref.Get()
-	p := a.pending[ref]
-	if !ok || p == nil {
-		a.s.nUnrouted.Add(1)
+// tap delivers m to the socket-wide subscriptions.
+func (a *sockActor) tap(m *wire.Message) {
+	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
 		return
 	}
-	if p.kind == kindHeartbeat || p.kind == kindPing {
-		if m.Topic != wire.TopicPhoenix {
-			a.s.nUnrouted.Add(1)
-			return
-		}
-		if p == a.hbPush {
-			a.hbPush = nil
-			a.unpend(p)
-			a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
-			return
-		}
-		a.resolve(p, pushResult{rtt: time.Since(p.start)})
-		return
-	}
-	if m.Topic != p.cs.topic {
-		a.s.nUnrouted.Add(1)
-		return
-	}
-	if jr, ok := m.JoinRef.Get(); ok && jr != p.joinRef {
-		a.s.nStale.Add(1)
-		return
-	}
-	r, err := wire.ParseReply(m)
-	if err != nil {
-		a.s.nMalformed.Add(1)
-		if p.kind == kindUser {
-			a.resolve(p, pushResult{err: fmt.Errorf("%w: %w", ErrProtocol, err)})
-		}
-		return
-	}
-	rep := Reply{Status: r.Status, Response: r.Response, Binary: r.Binary}
-	switch p.kind {
-	case kindUser:
-		res := pushResult{reply: rep}
-		if r.Status != "ok" {
-			res.err = &ReplyError{Status: r.Status, Response: r.Response}
-		}
-		a.resolve(p, res)
-	case kindJoin:
-		a.joinReply(p, rep)
-	case kindLeave:
-		a.closeChannel(p.cs, ErrLeft)
-	}
-}
-
-// deliver hands msg to every subscription in *subs that wants it. It never
-// blocks unless a subscription asked for the Block policy.
-func (a *sockActor) deliver(subs *[]*Subscription, msg Message) {
-	list := *subs
-	for i := 0; i < len(list); i++ {
-		sub := list[i]
+	jr, _ := m.JoinRef.Get()
+	ref, _ := m.Ref.Get()
+	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
+	for i := 0; i < len(a.taps); i++ {
+		sub := a.taps[i]
 		if !sub.wants(msg.Event) {
 			continue
 		}
@@ -965,7 +1050,7 @@ func (a *sockActor) deliver(subs *[]*Subscription, msg Message) {
 		}
 		switch sub.overflow {
 		case DropNewest:
-			a.dropped(sub)
+			a.s.dropped(sub)
 		case DropOldest:
 			select {
 			case <-sub.c:
@@ -975,12 +1060,11 @@ func (a *sockActor) deliver(subs *[]*Subscription, msg Message) {
 			case sub.c <- msg:
 			default:
 			}
-			a.dropped(sub)
+			a.s.dropped(sub)
 		case CloseWithError:
-			a.dropped(sub)
+			a.s.dropped(sub)
 			sub.finish(ErrSlowConsumer)
-			list = removeSub(list, sub)
-			*subs = list
+			a.taps = removeSub(a.taps, sub)
 			i--
 		case Block:
 			select {
@@ -992,13 +1076,23 @@ func (a *sockActor) deliver(subs *[]*Subscription, msg Message) {
 	}
 }
 
-func (a *sockActor) dropped(sub *Subscription) {
-	n := sub.dropped.Add(1)
-	a.s.nDropped.Add(1)
-	if !sub.slow {
-		sub.slow = true
-		a.emit(SlowConsumer{Topic: sub.topic, Dropped: n, Err: ErrSlowConsumer})
+// handleReply handles a reply on the phoenix topic: a heartbeat's or a
+// ping's.
+func (a *sockActor) handleReply(m *wire.Message) {
+	defer a.tap(m)
+	ref, ok := m.Ref.Get()
+	p := a.pending[ref]
+	if !ok || p == nil {
+		a.s.nUnrouted.Add(1)
+		return
 	}
+	if p == a.hbPush {
+		a.hbPush = nil
+		a.unpend(p)
+		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
+		return
+	}
+	a.resolve(p, pushResult{rtt: time.Since(p.start)})
 }
 
 func removeSub(list []*Subscription, sub *Subscription) []*Subscription {
@@ -1017,125 +1111,104 @@ func removeSub(list []*Subscription, sub *Subscription) []*Subscription {
 func (a *sockActor) handleMsg(m sockMsg) {
 	switch m := m.(type) {
 	case pushMsg:
-		a.handlePush(m.p)
+		p := m.p
+		p.dl.idx, p.dl.p = -1, p
+		p.start = time.Now()
+		if err := a.sendRaw(p); err != nil {
+			a.resolve(p, pushResult{err: err})
+		}
 	case cancelMsg:
 		if !m.p.done {
-			if m.p.kind == kindUser || m.p.kind == kindPing {
-				a.resolve(m.p, pushResult{err: context.Canceled})
-			}
+			a.resolve(m.p, pushResult{err: context.Canceled})
 		}
-	case joinMsg:
-		a.handleJoin(m)
-	case joinCancelMsg:
-		cs := m.cs
-		if cs.joinWaiter != nil {
-			cs.joinWaiter = nil
-			a.leave(cs, a.s.cfg.Timeout, nil)
+	case startMsg:
+		ca := m.ch.a.Load()
+		if ca == nil {
+			ca = newChanActor(a.s, m.ch)
+			m.ch.a.Store(ca)
+			a.chans[ca] = struct{}{}
+			a.g.Spawn(a.chCtx, ca)
 		}
-	case leaveMsg:
-		a.register(m.cs)
-		if !m.cs.joinedOnce {
-			m.cs.joinedOnce = true // a left channel cannot join any more
-			a.closeChannel(m.cs, ErrLeft)
-			m.reply <- nil
-			return
+		m.reply <- ca
+	case retireMsg:
+		ok := m.ca.ch.a.CompareAndSwap(m.ca, nil)
+		if ok {
+			a.forget(m.ca)
 		}
-		a.leave(m.cs, m.timeout, m.reply)
+		m.reply <- ok
+	case goneMsg:
+		a.forget(m.ca)
+	case claimMsg:
+		m.reply <- a.claim(m)
+	case releaseMsg:
+		if rt := a.routes[m.ca.ch.topic]; rt != nil && rt.cur == m.ca {
+			rt.olds = append(rt.olds, oldRoute{ca: rt.cur, ref: rt.curRef})
+			rt.cur, rt.curRef = nil, ""
+		}
 	case subscribeMsg:
-		sub := m.sub
-		if sub.cs == nil {
-			a.taps = append(a.taps, sub)
-			return
-		}
-		a.register(sub.cs)
-		if sub.cs.final != nil {
-			sub.finish(sub.cs.final)
-			return
-		}
-		sub.cs.subs = append(sub.cs.subs, sub)
+		a.taps = append(a.taps, m.sub)
+	case unsubscribeMsg:
+		a.taps = removeSub(a.taps, m.sub)
+		m.sub.finish(nil)
+		m.done <- struct{}{}
 	case testFuncMsg:
 		m.f(a)
 	case debugMsg:
-		d := debugInfo{pending: len(a.pending), deadlines: len(a.dls), chans: len(a.chans), topics: len(a.topics), closing: len(a.closing)}
-		for cs := range a.chans {
-			d.buffered += len(cs.buf)
+		d := debugInfo{pending: len(a.pending), deadlines: len(a.dls), chans: len(a.chans), topics: len(a.routes), closing: len(a.closing)}
+		for ca := range a.chans {
+			d.actors = append(d.actors, ca)
 		}
 		m.reply <- d
-	case unsubscribeMsg:
-		sub := m.sub
-		if cs := sub.cs; cs == nil {
-			a.taps = removeSub(a.taps, sub)
-		} else {
-			cs.subs = removeSub(cs.subs, sub)
-			if !cs.joinedOnce && len(cs.subs) == 0 {
-				// Registered only for its subscriptions: forget it again.
-				delete(a.chans, cs)
-				cs.registered = false
-			}
-		}
-		sub.finish(nil)
-		m.done <- struct{}{}
 	}
 }
 
-func (a *sockActor) handlePush(p *push) {
-	p.dl.idx = -1
-	p.dl.p = p
-	if p.kind == kindPing {
-		p.start = time.Now()
-		if err := a.sendRaw(p, wire.TopicPhoenix, ""); err != nil {
-			a.resolve(p, pushResult{err: err})
+func (a *sockActor) claim(m claimMsg) claimResult {
+	topic := m.ca.ch.topic
+	rt := a.routes[topic]
+	if rt == nil {
+		rt = &route{}
+		a.routes[topic] = rt
+	}
+	for _, o := range rt.olds {
+		if o.ca == m.ca {
+			return claimResult{}
 		}
-		return
 	}
-	cs := p.cs
-	a.register(cs)
-	switch {
-	case !cs.joinedOnce:
-		a.resolve(p, pushResult{err: ErrNotJoined})
-		return
-	case cs.final != nil:
-		a.resolve(p, pushResult{err: cs.final})
-		return
-	case cs.state == ChannelLeaving:
-		a.resolve(p, pushResult{err: ErrLeft})
-		return
+	prev := rt.cur
+	if prev == m.ca {
+		prev = nil
+	} else if prev != nil {
+		rt.olds = append(rt.olds, oldRoute{ca: prev, ref: rt.curRef})
 	}
-	a.dls.schedule(&p.dl, p.start.Add(p.timeout))
-	if a.open && cs.state == ChannelJoined {
-		a.sendPush(p)
-		return
-	}
-	if len(cs.buf) >= a.s.cfg.PushBuffer {
-		a.resolve(p, pushResult{err: ErrPushBufferFull})
-		return
-	}
-	cs.buf = append(cs.buf, p)
+	rt.cur, rt.curRef = m.ca, m.joinRef
+	return claimResult{prev: prev, ok: true}
 }
 
-// sendPush sends a channel push in the channel's current join session.
-func (a *sockActor) sendPush(p *push) {
-	cs := p.cs
-	if err := a.sendRaw(p, cs.topic, cs.joinRef); err != nil {
-		if p.kind == kindUser {
-			a.resolve(p, pushResult{err: err})
-		}
+// forget drops a channel actor that stopped or retired, and its routes.
+func (a *sockActor) forget(ca *chanActor) {
+	delete(a.chans, ca)
+	if a.stall == ca {
+		a.stall = nil
+	}
+	topic := ca.ch.topic
+	rt := a.routes[topic]
+	if rt == nil {
 		return
 	}
-	cs.link(p)
+	if rt.cur == ca {
+		rt.cur, rt.curRef = nil, ""
+	}
+	rt.olds = slices.DeleteFunc(rt.olds, func(o oldRoute) bool { return o.ca == ca })
+	if rt.cur == nil && len(rt.olds) == 0 {
+		delete(a.routes, topic)
+	}
 }
 
-// sendRaw assigns p a ref and writes it; p then waits in pending.
-func (a *sockActor) sendRaw(p *push, topic, joinRef string) error {
+// sendRaw assigns p a ref on the phoenix topic and writes it; p then waits
+// in pending.
+func (a *sockActor) sendRaw(p *push) error {
 	p.ref = a.nextRef()
-	p.joinRef = joinRef
-	m := wire.Message{Ref: wire.NewRef(p.ref), Topic: topic, Event: p.event, Payload: p.payload, Binary: p.binary}
-	if joinRef != "" {
-		m.JoinRef = wire.NewRef(joinRef)
-	}
-	if m.Payload == nil {
-		m.Payload = emptyObject
-	}
+	m := wire.Message{Ref: wire.NewRef(p.ref), Topic: wire.TopicPhoenix, Event: p.event, Payload: emptyObject}
 	if err := a.write(&m); err != nil {
 		return err
 	}
@@ -1144,8 +1217,6 @@ func (a *sockActor) sendRaw(p *push, topic, joinRef string) error {
 	return nil
 }
 
-var emptyObject = []byte("{}")
-
 // unpend forgets a sent push's ref.
 func (a *sockActor) unpend(p *push) {
 	if p.sent && a.pending[p.ref] == p {
@@ -1153,7 +1224,7 @@ func (a *sockActor) unpend(p *push) {
 	}
 }
 
-// resolve gives p its one outcome and forgets it everywhere.
+// resolve gives a ping its one outcome and forgets it.
 func (a *sockActor) resolve(p *push, r pushResult) {
 	if p.done {
 		return
@@ -1161,26 +1232,8 @@ func (a *sockActor) resolve(p *push, r pushResult) {
 	p.done = true
 	a.dls.cancel(&p.dl)
 	a.unpend(p)
-	if cs := p.cs; cs != nil {
-		if p.sent {
-			cs.unlink(p)
-		} else {
-			cs.unbuffer(p)
-		}
-	}
 	if p.reply != nil {
 		p.reply <- r // capacity 1, sent once
-	}
-}
-
-func (a *sockActor) pushTimeout(p *push) {
-	switch p.kind {
-	case kindUser, kindPing:
-		a.resolve(p, pushResult{err: ErrTimeout})
-	case kindJoin:
-		a.joinTimeout(p)
-	case kindLeave:
-		a.closeChannel(p.cs, ErrLeft)
 	}
 }
 
@@ -1196,10 +1249,9 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	if reason != nil && !errors.Is(reason, errUserClose) && !errors.Is(reason, ErrClosed) {
 		chErr = fmt.Errorf("%w: %w", ErrClosed, reason)
 	}
-	a.stopping = true
-	for cs := range a.chans {
-		a.closeChannel(cs, chErr)
-	}
+	// Every channel closes with chErr and stops; its pushes and
+	// subscriptions end with it.
+	a.chCancel(chErr)
 	for _, p := range a.pending {
 		a.resolve(p, pushResult{err: chErr})
 	}
@@ -1238,7 +1290,7 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 			}
 		}
 	}
-	a.g.Wait()
+	a.g.Wait() // connections and channels
 	var st error
 	if !errors.Is(reason, errUserClose) {
 		st = reason

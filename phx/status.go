@@ -127,5 +127,6 @@ type Stats struct {
 	Unrouted   uint64 // frames for a topic with no channel, or replies to no push
 	Malformed  uint64 // frames that could not be decoded
 	Dropped    uint64 // messages dropped by full subscriptions
+	Overflowed uint64 // broadcasts dropped because a channel's actor fell 1024 frames behind
 	Reconnects uint64 // connections opened after the first
 }

@@ -27,12 +27,12 @@ type Subscription struct {
 	dropped  atomic.Uint64
 
 	s        *Socket
-	cs       *chanState // nil for a socket-wide subscription
+	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket actor)
 	events   []string   // nil: all
 	overflow Overflow
 	topic    string
 
-	// Owned by the socket actor.
+	// Owned by the owning actor.
 	slow   bool // in an overflow episode
 	closed bool
 }
@@ -56,6 +56,16 @@ func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 func (sub *Subscription) Close() {
 	sub.quitOnce.Do(func() { close(sub.quit) })
 	reply := make(chan struct{}, 1)
+	if ca := sub.ca; ca != nil {
+		if ca.mb.Tell(context.Background(), unsubscribeReq{sub: sub, done: reply}) != nil {
+			return // the actor closed every subscription as it stopped
+		}
+		select {
+		case <-reply:
+		case <-ca.done:
+		}
+		return
+	}
 	if sub.s.mb.Tell(context.Background(), unsubscribeMsg{sub: sub, done: reply}) != nil {
 		<-sub.s.proc.Done() // the actor closes every subscription as it stops
 		return
@@ -70,7 +80,8 @@ func (sub *Subscription) wants(event string) bool {
 	return sub.events == nil || slices.Contains(sub.events, event)
 }
 
-// finish closes C with err; actor only.
+// finish closes C with err; owning actor only (or the subscriber before
+// any actor took it).
 func (sub *Subscription) finish(err error) {
 	if sub.closed {
 		return

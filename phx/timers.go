@@ -5,15 +5,16 @@ import (
 	"time"
 )
 
-// deadline is one entry of the socket actor's timer heap: a push, join or
-// leave timeout (p), a channel's rejoin (cs), or the hard close of a
-// connection whose close handshake may hang (h). The actor keeps a single
-// *time.Timer armed for the earliest entry instead of one timer per push.
+// deadline is one entry of an actor's timer heap: a push, join, leave or
+// ping timeout (p), a channel's rejoin (ca), or the hard close of a
+// connection whose close handshake may hang (h). Each actor keeps a single
+// *time.Timer armed for its earliest entry instead of one timer per push
+// (a channel actor keeps none while its heap is empty).
 type deadline struct {
 	at  time.Time
 	idx int // position in the heap; -1 when not in it
 	p   *push
-	cs  *chanState
+	ca  *chanActor
 	h   *connHandle
 }
 

@@ -590,15 +590,13 @@ func TestRefWrapSkipsPending(t *testing.T) {
 		ch, _ := h.joined("room:1")
 		// Make the counter wrap: set it just below the top through a
 		// message run on the actor.
-		setRef := make(chan struct{})
-		h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) { a.ref = ^uint64(0) - 1; close(setRef) }})
-		<-setRef
+		h.sock.ref.Store(^uint64(0) - 1)
 		p1 := h.push(ch, "a", nil)
 		m1 := h.srv.expect(t, "room:1", "a")
-		h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) { a.ref = ^uint64(0) }})
+		h.sock.ref.Store(^uint64(0))
 		p2 := h.push(ch, "b", nil)
 		m2 := h.srv.expect(t, "room:1", "b")
-		h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) { a.ref = ^uint64(0) - 1 }})
+		h.sock.ref.Store(^uint64(0) - 1)
 		p3 := h.push(ch, "c", nil)
 		m3 := h.srv.expect(t, "room:1", "c")
 		if m1.Ref.String() != "18446744073709551615" || m2.Ref.String() != "1" {
