@@ -191,3 +191,30 @@ func Example() {
 	// 42
 	// done
 }
+
+func TestGroupSpawnWaitsAndStopsWithContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	var g actor.Group
+	started := make(chan struct{}, 3)
+	stopped := make(chan struct{}, 3)
+	for range 3 {
+		g.Spawn(ctx, actor.Func(func(ctx context.Context) error {
+			started <- struct{}{}
+			<-ctx.Done()
+			stopped <- struct{}{}
+			return ctx.Err()
+		}))
+	}
+	for range 3 {
+		<-started
+	}
+	if len(stopped) != 0 {
+		t.Fatal("a child stopped before its context was cancelled")
+	}
+	cancel()
+	g.Wait()
+	if len(stopped) != 3 {
+		t.Fatalf("Wait returned with %d of 3 children stopped", len(stopped))
+	}
+}

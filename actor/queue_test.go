@@ -96,3 +96,59 @@ func TestQueueConcurrentProducersKeepPerProducerOrder(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestQueueTryPutForceSpaceClose(t *testing.T) {
+	t.Parallel()
+	q := actor.NewQueue[int](2)
+	if q.TryPut(1) != nil || q.TryPut(2) != nil {
+		t.Fatal("TryPut with room failed")
+	}
+	if err := q.TryPut(3); !errors.Is(err, actor.ErrFull) {
+		t.Fatalf("TryPut on full = %v", err)
+	}
+	space := q.Space()
+	select {
+	case <-space:
+		t.Fatal("Space closed while full")
+	default:
+	}
+	if err := q.Force(3); err != nil {
+		t.Fatalf("Force = %v", err)
+	}
+	if q.Len() != 3 {
+		t.Fatalf("Len = %d", q.Len())
+	}
+	<-q.Ready()
+	if got := q.Drain(nil); len(got) != 3 || got[2] != 3 {
+		t.Fatalf("drain = %v", got)
+	}
+	<-space // a drain wakes a producer waiting for room
+	select {
+	case <-q.Space():
+	default:
+		t.Fatal("Space of a queue with room is not closed")
+	}
+	q.Wake()
+	select {
+	case <-q.Ready():
+	default:
+		t.Fatal("Wake gave no token")
+	}
+	_ = q.TryPut(1)
+	_ = q.TryPut(2)
+	full := q.Space()
+	q.Close()
+	<-full // Close wakes waiting producers
+	if err := q.TryPut(9); !errors.Is(err, actor.ErrStopped) {
+		t.Fatalf("TryPut after Close = %v", err)
+	}
+	if err := q.Force(9); !errors.Is(err, actor.ErrStopped) {
+		t.Fatalf("Force after Close = %v", err)
+	}
+	if err := q.Put(context.Background(), 9); !errors.Is(err, actor.ErrStopped) {
+		t.Fatalf("Put after Close = %v", err)
+	}
+	if got := q.Drain(nil); len(got) != 2 {
+		t.Fatalf("items queued before Close = %v", got)
+	}
+}

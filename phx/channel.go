@@ -373,9 +373,9 @@ type chanActor struct {
 
 	stateA   atomic.Int32
 	on       atomic.Pointer[connHandle] // the connection stateA was set on
-	blocking atomic.Bool // a subscription uses the Block policy
-	retired  atomic.Bool // stopped because it was idle: callers start a new one
-	final    error       // why it closed for good
+	blocking atomic.Bool                // a subscription uses the Block policy
+	retired  atomic.Bool                // stopped because it was idle: callers start a new one
+	final    error                      // why it closed for good
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem

@@ -21,10 +21,11 @@ const (
 	DropOldest
 	// CloseWithError ends the subscription with ErrSlowConsumer.
 	CloseWithError
-	// Block makes the socket wait for the consumer. It stalls every topic
-	// of the socket and its heartbeats while it waits (a stuck consumer
-	// then causes a heartbeat timeout and a reconnect); use it only when the
-	// consumer is known to keep up.
+	// Block makes the channel wait for the consumer, and once the
+	// channel's inbox is full, the socket too: it then stops reading
+	// frames for every topic, heartbeat replies included (a stuck consumer
+	// then causes a heartbeat timeout and a reconnect); use it only when
+	// the consumer is known to keep up.
 	Block
 )
 

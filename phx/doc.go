@@ -88,11 +88,39 @@
 //
 // # Architecture
 //
-// A socket is one actor (package actor): one goroutine owns the state of the
-// socket and of all its channels, so routing a frame is a map lookup and a
-// channel costs a few hundred bytes, not a goroutine. Each connection adds a
-// reader and a writer goroutine. The reader decodes only the envelope of
-// each frame (package wire) and hands frames to the actor in order; the
-// actor delivers them to subscriptions with non-blocking sends. Timeouts of
-// all pushes, joins and rejoins share one timer over a deadline heap.
+// Actors (package actor), each a goroutine that owns its state:
+//
+//   - The socket actor owns the connection: dial, heartbeat, reconnect
+//     backoff and the close policy, the Status stream, Ping, and routing.
+//     Each connection adds a reader and a writer goroutine. The reader
+//     decodes only the envelope of each frame (package wire) and hands
+//     frames to the socket in batches, in order.
+//   - Each channel is an actor of its own, started by the socket on the
+//     channel's first Join, Push, Leave or Subscribe and owned by it: its
+//     state machine, join_ref generations and stale filtering, the push
+//     buffer while joining, pending replies, the rejoin backoff, and its
+//     subscriptions. It writes its frames into the connection's writer
+//     queue itself. It stops when it closes for good, when it was never
+//     joined and its last subscription closes, or when the socket stops:
+//     Close returns only after every channel goroutine has returned.
+//
+// Routing is a map lookup: topic to the channel that holds it (and, by
+// join_ref, to a channel still leaving that topic). The socket appends each
+// frame to the channel's inbox, a bounded batched queue (1024 frames), and
+// never waits for a channel: a broadcast that finds the inbox full is
+// dropped, counted in Stats.Overflowed and reported as SlowConsumer, so a
+// channel that falls behind delays neither other topics nor heartbeats;
+// replies, phx_error and phx_close are never dropped. Only a channel with a
+// Block subscription makes the socket wait (see Block). The channel takes
+// everything queued at once and delivers it to subscriptions with
+// non-blocking sends, under each subscription's Overflow policy.
+//
+// Control before data: connection changes reach channels through a
+// conflated slot (the latest connection state) that a channel reads before
+// anything else, and orders against the frames it holds, so that a reply
+// read before a connection dropped still resolves its push.
+//
+// Refs come from one counter per socket; a channel skips any ref its own
+// pushes still wait on. Each actor keeps one timer over a deadline heap for
+// its timeouts and rejoin; an idle channel keeps none.
 package phx

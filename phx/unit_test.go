@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -1173,6 +1174,90 @@ func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
 		synctest.Wait()
 		if m := <-sub.C(); m.Event != "ev" {
 			t.Fatal(m)
+		}
+	})
+}
+
+// TestChannelInboxOverflow: a channel actor that falls behind (held busy
+// here) has a bounded inbox; broadcasts beyond it are dropped, counted and
+// reported, while replies still get through, other topics and heartbeats
+// go on, and what was queued arrives in order.
+func TestChannelInboxOverflow(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
+		stuckCh, j1 := h.joined("room:stuck")
+		okCh, j2 := h.joined("room:ok")
+		sub := stuckCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
+		good := okCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
+		res := h.push(stuckCh, "req", nil)
+		pm := h.srv.expect(t, "room:stuck", "req")
+		held, release := make(chan struct{}), make(chan struct{})
+		ca := stuckCh.a.Load()
+		if err := ca.mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { close(held); <-release }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		const extra = 10
+		for i := range chanInbox + extra {
+			h.srv.push(t, j1.JoinRef.String(), "room:stuck", "n", strconv.Itoa(i))
+			h.srv.push(t, j2.JoinRef.String(), "room:ok", "n", strconv.Itoa(i))
+		}
+		h.srv.reply(t, pm, "ok", `"r"`)
+		synctest.Wait()
+		if len(good.C()) != chanInbox+extra {
+			t.Fatalf("healthy topic got %d", len(good.C()))
+		}
+		if st := h.sock.Stats(); st.Overflowed != extra || st.Dropped != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		sleep(100 * time.Millisecond)
+		hb := h.srv.expect(t, "phoenix", "heartbeat")
+		h.srv.reply(t, hb, "ok", "{}")
+		close(release)
+		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `"r"` {
+			t.Fatalf("reply after overflow: %+v", r)
+		}
+		for i := range chanInbox {
+			if m := <-sub.C(); string(m.Payload) != strconv.Itoa(i) {
+				t.Fatalf("message %d: %s", i, m.Payload)
+			}
+		}
+		if len(sub.C()) != 0 {
+			t.Fatalf("%d more messages than the inbox holds", len(sub.C()))
+		}
+		n := 0
+		for _, st := range h.statuses() {
+			if sc, ok := st.(SlowConsumer); ok && sc.Topic == "room:stuck" && sc.Dropped == 1 {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("SlowConsumer events for the inbox: %d", n)
+		}
+	})
+}
+
+// TestBlockWaitsInsteadOfDropping: with a Block subscription, a full
+// channel inbox makes the socket wait for room rather than drop.
+func TestBlockWaitsInsteadOfDropping(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		const n = chanInbox + 100
+		for i := range n {
+			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
+		}
+		synctest.Wait()
+		for i := range n {
+			if m := <-sub.C(); string(m.Payload) != strconv.Itoa(i) {
+				t.Fatalf("message %d: %s", i, m.Payload)
+			}
+		}
+		if st := h.sock.Stats(); st.Overflowed != 0 || st.Dropped != 0 {
+			t.Fatalf("stats %+v", st)
 		}
 	})
 }
