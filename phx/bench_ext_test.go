@@ -9,7 +9,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/phxgo/phxgo/phx"
@@ -260,3 +263,43 @@ func BenchmarkReceive100BRawWireDecode(b *testing.B) {
 }
 func BenchmarkReceive4KB(b *testing.B)         { benchReceive(b, 4096) }
 func BenchmarkReceive4KBRawFloor(b *testing.B) { benchReceiveRaw(b, 4096, false) }
+
+// BenchmarkPush64InFlight: 64 goroutines pushing to phxtest's echo at once;
+// every push must get its own reply.
+func BenchmarkPush64InFlight(b *testing.B) {
+	srv := phxtest.NewServer(b, phxtest.DemoConfig())
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), &phx.Config{HeartbeatInterval: -1, Timeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sock.Close()
+	ch := sock.Channel("echo:inflight", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				want := strconv.FormatInt(i, 10)
+				r, err := ch.Push(ctx, "echo", json.RawMessage(want))
+				if err != nil || string(r.Response) != want {
+					b.Errorf("push %s: %s, %v", want, r.Response, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pushes/s")
+}
