@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/phxgo/phxgo/actor"
 	"github.com/phxgo/phxgo/phx"
@@ -99,7 +100,7 @@ type Tracker struct {
 	proc *actor.Proc
 	mb   actor.Mailbox[request]
 	out  chan Event
-	done chan struct{} // closed once err and final are set
+	done chan struct{} // closed once err and final are set, before out
 
 	// Written by the actor before done (and out) close; read after.
 	err   error
@@ -262,8 +263,9 @@ func (t *Tracker) run(ctx context.Context) (err error) {
 		}
 		t.err = err
 		t.final = t.snapshot(true)
-		close(t.out)
+		// done first: whoever sees Events closed finds Err already set.
 		close(t.done)
+		close(t.out)
 	}()
 	if t.sub == nil {
 		return errNilChannel
@@ -349,8 +351,7 @@ func (t *Tracker) fold(msg phx.Message) error {
 				t.pop()
 			} else {
 				t.stats.Dropped += uint64(len(t.queue[i]))
-				t.queue = append(t.queue[:i], t.queue[i+1:]...)
-				t.queue[len(t.queue):cap(t.queue)][0] = nil
+				t.queue = slices.Delete(t.queue, i, i+1)
 			}
 		default: // DropNewest; Block never gets here
 			t.stats.Dropped += uint64(len(evs))

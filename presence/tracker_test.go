@@ -366,8 +366,8 @@ func TestTrackerEnds(t *testing.T) {
 	})
 }
 
-// A consumer that never reads: with CloseWithError the second batch ends
-// the tracker; with DropNewest the batches are counted and the state stays
+// A consumer that stops reading: with CloseWithError the second batch
+// ends the tracker; with DropNewest the batches are counted and the state stays
 // right.
 func TestTrackerOverflow(t *testing.T) {
 	t.Parallel()
@@ -375,13 +375,9 @@ func TestTrackerOverflow(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
 		srv := phxtest.NewServer(t, phxtest.DemoConfig())
-		s := dial(t, ctx, srv, "observer", phx.Config{})
-		ch := s.Channel(room, map[string]any{"device": "monitor"})
-		tr := presence.Track(ctx, ch, &presence.TrackOptions{Buffer: 1, Overflow: phx.CloseWithError})
-		if _, err := ch.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
+		tr, _, _ := observe(t, ctx, srv, &presence.TrackOptions{Buffer: 1, Overflow: phx.CloseWithError})
 		join(t, ctx, srv, "u1", "laptop")
+		join(t, ctx, srv, "u2", "phone")
 		<-tr.Done()
 		if err := tr.Err(); !errors.Is(err, phx.ErrSlowConsumer) {
 			t.Errorf("Err %v, want ErrSlowConsumer", err)
@@ -444,4 +440,37 @@ func TestTrackerSkipsMalformed(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	sameAsServer(t, srv, tr)
+}
+
+// Block: the tracker stops reading the channel while its queue is full;
+// when the subscription overflows too, the tracker ends with
+// ErrSlowConsumer after handing out what it had.
+func TestTrackerBlock(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+	tr, obs, _ := observe(t, ctx, srv, &presence.TrackOptions{Buffer: 1, Overflow: phx.Block, SubscriptionBuffer: 1})
+	status := obs.Status()
+	// Three diffs (the room tracks each user after its join reply, in any
+	// order) for room for two: one batch queued, one message in the
+	// subscription. Nobody reads until the subscription has overflowed.
+	join(t, ctx, srv, "u1", "laptop")
+	join(t, ctx, srv, "u2", "phone")
+	join(t, ctx, srv, "u3", "tablet")
+	waitStatus(t, ctx, status, func(st phx.Status) bool { _, ok := st.(phx.SlowConsumer); return ok })
+	var got []string
+	for ev := range tr.Events() {
+		// Which user comes first is up to the server.
+		if j, ok := ev.(presence.Join); ok {
+			ev = presence.Join{Key: "u", New: j.New}
+		}
+		got = append(got, renderEv(ev))
+	}
+	if err := tr.Err(); !errors.Is(err, phx.ErrSlowConsumer) {
+		t.Errorf("Err %v, want ErrSlowConsumer", err)
+	}
+	s := strings.Join(got, ", ")
+	if s != "join u 0+1, sync 2" && s != "join u 0+1, sync 2, join u 0+1, sync 3" {
+		t.Errorf("events before the end: %s", s)
+	}
 }
