@@ -94,7 +94,6 @@ type TrackerStats struct {
 // has stopped they return its final values. Close stops the actor and
 // waits for it; it is idempotent.
 type Tracker struct {
-	ch   *phx.Channel
 	opts TrackOptions
 	sub  *phx.Subscription
 	proc *actor.Proc
@@ -138,7 +137,7 @@ func (askState) trackerRequest() {}
 //
 // ctx bounds the tracker's life, as Close does. opts may be nil.
 func Track(ctx context.Context, ch *phx.Channel, opts *TrackOptions) *Tracker {
-	t := &Tracker{ch: ch, out: make(chan Event), done: make(chan struct{})}
+	t := &Tracker{out: make(chan Event), done: make(chan struct{})}
 	if opts != nil {
 		t.opts = *opts
 	}
