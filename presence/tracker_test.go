@@ -479,3 +479,53 @@ func TestTrackerBlock(t *testing.T) {
 		t.Errorf("events before the end: %s", s)
 	}
 }
+
+// A tracker made after the join has missed that join's presence_state: the
+// diffs wait (and overflow MaxPending as Skipped values) until a rejoin
+// brings a state, after which the list is the server's.
+func TestTrackerAfterJoin(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+	s := dial(t, ctx, srv, "observer", phx.Config{})
+	ch := s.Channel(room, map[string]any{"device": "monitor"})
+	// The room pushes its state after the join reply: wait until the
+	// client has it, so that the tracker surely misses it.
+	first := ch.Subscribe("presence_state")
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first.C():
+		first.Close()
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	conn, err := srv.WaitJoined(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := presence.Track(ctx, ch, &presence.TrackOptions{Options: presence.Options{MaxPending: 1}})
+	defer tr.Close()
+	join(t, ctx, srv, "u1", "laptop")
+	join(t, ctx, srv, "u2", "phone")
+	var skipped error
+	for ev, err := range tr.All(ctx) {
+		if _, ok := ev.(presence.Skipped); !ok || err == nil {
+			t.Fatalf("%v, %v before any state", ev, err)
+		}
+		skipped = err
+		break
+	}
+	if !errors.Is(skipped, presence.ErrPendingOverflow) {
+		t.Errorf("skipped with %v, want ErrPendingOverflow", skipped)
+	}
+	if st := tr.Stats(); st.Pending != 1 || st.Overflow != 1 || len(tr.List()) != 0 {
+		t.Errorf("stats %+v, %d keys", st, len(tr.List()))
+	}
+	if err := conn.CrashChannel(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	untilSync(t, ctx, tr)
+	sameAsServer(t, srv, tr)
+}
