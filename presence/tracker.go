@@ -177,7 +177,8 @@ func (t *Tracker) Err() error {
 
 // Close stops the tracker and waits until its goroutine has returned. The
 // subscription is closed and queued events are discarded. It is idempotent
-// and safe to call concurrently.
+// and safe to call concurrently; on a tracker that had already stopped it
+// changes nothing, and Err keeps the reason it stopped.
 func (t *Tracker) Close() {
 	t.proc.Stop(errStop)
 	<-t.proc.Done()
