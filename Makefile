@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve
+.PHONY: test vet js bench fuzz lint demo serve golden
 
 test: vet js
 	$(GO) test -race ./...
@@ -42,3 +42,8 @@ demo:
 # serve runs the Phoenix-compatible dev server on 127.0.0.1:4000 until Ctrl-C.
 serve:
 	$(GO) run ./cmd/phx serve
+
+# golden regenerates the wire vectors from the official JavaScript client;
+# CI checks that the committed vectors are what it produces.
+golden: js
+	cd $(JS_DIR) && node golden_wire.mjs

@@ -9,7 +9,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/phxgo/phxgo/phx"
@@ -132,7 +135,21 @@ func blaster(b *testing.B, size int) string {
 			return
 		}
 		defer c.Close()
-		pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, frame)
+		// Frames are written straight to the TCP connection in chunks of
+		// many, so that the server does one syscall per chunk, not per
+		// message, and the client is what is measured.
+		hdr := []byte{0x81}
+		switch l := len(frame); {
+		case l < 126:
+			hdr = append(hdr, byte(l))
+		case l < 1<<16:
+			hdr = append(hdr, 126, byte(l>>8), byte(l))
+		default:
+			hdr = append(hdr, 127, 0, 0, 0, 0, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+		}
+		one := append(hdr, frame...)
+		per := max(1, (256<<10)/len(one))
+		chunk := bytes.Repeat(one, per)
 		for {
 			_, data, err := c.ReadMessage()
 			if err != nil {
@@ -151,8 +168,10 @@ func blaster(b *testing.B, size int) string {
 			if m.Event == "blast" {
 				var p struct{ N int }
 				_ = json.Unmarshal(m.Payload, &p)
-				for range p.N {
-					if c.WritePreparedMessage(pm) != nil {
+				nc := c.UnderlyingConn()
+				for left := p.N; left > 0; left -= per {
+					k := min(left, per)
+					if _, err := nc.Write(chunk[:k*len(one)]); err != nil {
 						return
 					}
 				}
@@ -244,3 +263,43 @@ func BenchmarkReceive100BRawWireDecode(b *testing.B) {
 }
 func BenchmarkReceive4KB(b *testing.B)         { benchReceive(b, 4096) }
 func BenchmarkReceive4KBRawFloor(b *testing.B) { benchReceiveRaw(b, 4096, false) }
+
+// BenchmarkPush64InFlight: 64 goroutines pushing to phxtest's echo at once;
+// every push must get its own reply.
+func BenchmarkPush64InFlight(b *testing.B) {
+	srv := phxtest.NewServer(b, phxtest.DemoConfig())
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), &phx.Config{HeartbeatInterval: -1, Timeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sock.Close()
+	ch := sock.Channel("echo:inflight", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				want := strconv.FormatInt(i, 10)
+				r, err := ch.Push(ctx, "echo", json.RawMessage(want))
+				if err != nil || string(r.Response) != want {
+					b.Errorf("push %s: %s, %v", want, r.Response, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pushes/s")
+}

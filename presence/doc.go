@@ -60,6 +60,47 @@
 // state is the server's. Options.KeepStaleDiffs restores the JavaScript
 // behaviour. The number of kept diffs is bounded (Options.MaxPending).
 //
+// # Tracker
+//
+// Track wires a Machine to a channel: an actor goroutine subscribes to the
+// channel's presence events, folds them and streams the changes.
+//
+//	p := presence.Track(ctx, ch, nil) // before ch.Join, so the first state is seen
+//	defer p.Close()
+//	if _, err := ch.Join(ctx); err != nil { ... }
+//	for ev := range p.Events() { ... Join, Leave, Update, Sync, Skipped ... }
+//	if err := p.Err(); err != nil { ... } // why it ended
+//
+// Events is closed in the end, always, and Err then says why: nil after
+// Close, ctx.Err() when Track's ctx ends, or the subscription's error when
+// the channel goes away (phx.ErrLeft, phx.ErrClosed, a *phx.JoinError).
+// All(ctx) is the same stream as an iterator. State, List and Stats are
+// snapshots at any time, answered by the actor between two messages.
+//
+// A Tracker created after the join may have missed that join's
+// presence_state, which Phoenix sends once: it then waits, keeping diffs
+// (Stats.Pending), until the channel rejoins and the state comes again.
+//
+// The state never misses a message: the tracker reads its subscription as
+// fast as it folds, and if the subscription overflows all the same it
+// stops with phx.ErrSlowConsumer rather than keep a wrong state. What a
+// slow consumer can miss is events: they wait in a bounded queue of
+// batches (one batch per channel message, so a 10,000-key state is never
+// split), and TrackOptions.Overflow says what happens when it is full:
+// drop the newest batch (the default), drop the oldest, end the tracker, or
+// stop reading the channel until the consumer catches up. Drops are
+// counted in Stats.Dropped; a consumer that missed events can read List.
+//
+// A payload the fold cannot read, and a diff dropped because too many
+// waited for a state, are not reasons to stop: they come on the stream as
+// a Skipped event carrying the error (ErrMalformed, ErrPendingOverflow).
+// Skipped is the one event a Tracker adds to the Machine's.
+//
+// TrackAs[M] decodes metas into your type as events are taken (its All
+// yields a TypedEvent[M]; a meta that does not decode comes with a
+// *MetaError and the stream goes on), and DecodeEvent does the same for
+// events read from Events.
+//
 // # Errors
 //
 // A payload that cannot be read (not an object, a presence without a "metas"

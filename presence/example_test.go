@@ -1,9 +1,14 @@
 package presence_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"time"
 
+	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/phxtest"
 	"github.com/phxgo/phxgo/presence"
 )
 
@@ -104,4 +109,80 @@ func ExampleOptions_updates() {
 	}
 	// Output:
 	// update u2: A>B, {Device:phone Status:} -> [{Device:phone Status:away}]
+}
+
+// A Tracker follows who is in a room: subscribed before the join, it folds
+// the channel's presence_state and presence_diff and streams the changes,
+// and List is a snapshot at any time. Here against phxtest's demo room,
+// which tracks each user with the device given in the join params.
+func ExampleTrack() {
+	srv, err := phxtest.Start("127.0.0.1:0", phxtest.DemoConfig())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connect := func(user, device string) (*phx.Socket, *phx.Channel) {
+		sock, err := phx.Connect(ctx, srv.URL(), &phx.Config{Params: url.Values{"user": {user}}})
+		if err != nil {
+			panic(err)
+		}
+		return sock, sock.Channel("room:lobby", map[string]any{"device": device})
+	}
+
+	ann, lobby := connect("ann", "laptop")
+	defer ann.Close()
+	p := presence.Track(ctx, lobby, nil) // before Join: nothing is missed
+	defer p.Close()
+	if _, err := lobby.Join(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var bob *phx.Socket
+	syncs := 0
+	for ev := range p.Events() {
+		switch ev := ev.(type) {
+		case presence.Join:
+			if ev.Current == nil { // the key's first meta: someone arrived
+				fmt.Println("online:", ev.Key)
+			}
+		case presence.Leave:
+			if len(ev.Current.Metas) == 0 { // its last meta: gone
+				fmt.Println("offline:", ev.Key)
+			}
+		case presence.Sync:
+			syncs++
+			fmt.Println("present:", ev.Len)
+			switch syncs {
+			case 1: // the room's state has come: now bob arrives
+				var bobLobby *phx.Channel
+				bob, bobLobby = connect("bob", "phone")
+				defer bob.Close()
+				if _, err := bobLobby.Join(ctx); err != nil {
+					fmt.Println(err)
+					return
+				}
+			case 2:
+				_ = bob.Close()
+			}
+		}
+		if syncs == 3 {
+			break
+		}
+	}
+	for _, kp := range p.List() {
+		var m struct{ Device string }
+		_ = kp.Presence.Metas[0].Decode(&m)
+		fmt.Println(kp.Key, m.Device)
+	}
+	// Output:
+	// online: ann
+	// present: 1
+	// online: bob
+	// present: 2
+	// offline: bob
+	// present: 1
+	// ann laptop
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/phxgo/phxgo/actor"
 	"github.com/phxgo/phxgo/phx"
@@ -93,13 +94,12 @@ type TrackerStats struct {
 // has stopped they return its final values. Close stops the actor and
 // waits for it; it is idempotent.
 type Tracker struct {
-	ch   *phx.Channel
 	opts TrackOptions
 	sub  *phx.Subscription
 	proc *actor.Proc
 	mb   actor.Mailbox[request]
 	out  chan Event
-	done chan struct{} // closed once err and final are set
+	done chan struct{} // closed once err and final are set, before out
 
 	// Written by the actor before done (and out) close; read after.
 	err   error
@@ -137,7 +137,7 @@ func (askState) trackerRequest() {}
 //
 // ctx bounds the tracker's life, as Close does. opts may be nil.
 func Track(ctx context.Context, ch *phx.Channel, opts *TrackOptions) *Tracker {
-	t := &Tracker{ch: ch, out: make(chan Event), done: make(chan struct{})}
+	t := &Tracker{out: make(chan Event), done: make(chan struct{})}
 	if opts != nil {
 		t.opts = *opts
 	}
@@ -177,7 +177,8 @@ func (t *Tracker) Err() error {
 
 // Close stops the tracker and waits until its goroutine has returned. The
 // subscription is closed and queued events are discarded. It is idempotent
-// and safe to call concurrently.
+// and safe to call concurrently; on a tracker that had already stopped it
+// changes nothing, and Err keeps the reason it stopped.
 func (t *Tracker) Close() {
 	t.proc.Stop(errStop)
 	<-t.proc.Done()
@@ -262,8 +263,9 @@ func (t *Tracker) run(ctx context.Context) (err error) {
 		}
 		t.err = err
 		t.final = t.snapshot(true)
-		close(t.out)
+		// done first: whoever sees Events closed finds Err already set.
 		close(t.done)
+		close(t.out)
 	}()
 	if t.sub == nil {
 		return errNilChannel
@@ -349,8 +351,7 @@ func (t *Tracker) fold(msg phx.Message) error {
 				t.pop()
 			} else {
 				t.stats.Dropped += uint64(len(t.queue[i]))
-				t.queue = append(t.queue[:i], t.queue[i+1:]...)
-				t.queue[len(t.queue):cap(t.queue)][0] = nil
+				t.queue = slices.Delete(t.queue, i, i+1)
 			}
 		default: // DropNewest; Block never gets here
 			t.stats.Dropped += uint64(len(evs))

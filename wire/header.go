@@ -61,8 +61,11 @@ func scanField(b []byte, i int, numeric bool, name string) (field, int, error) {
 func headerStrings(b []byte, fs *[4]field) (out [4]string) {
 	total := 0
 	for _, f := range fs {
-		if f.kind == fString || f.kind == fNumber {
-			total += f.end - f.start // quotes and escapes make this an upper bound
+		switch f.kind {
+		case fString:
+			total += f.end - f.start - 2 // escapes make this an upper bound
+		case fNumber:
+			total += f.end - f.start
 		}
 	}
 	if total == 0 {

@@ -207,6 +207,7 @@ func TestDecodeAllocs(t *testing.T) {
 		{wire.V2, wire.Text, `[null,null,"room:lobby","new_msg",{"body":"hello","user":"alice","n":[1,2,3]}]`, 1},
 		{wire.V2, wire.Text, `["1","2","room:\u00e9","phx_reply",{"response":{},"status":"ok"}]`, 1},
 		{wire.V2, wire.Text, `[null,null,null,null,{}]`, 0},
+		{wire.V2, wire.Text, `["","","","",{}]`, 0},
 		{wire.V2, wire.Binary, "\x02\x08\x09room:binbin_bcast\xca\xfe", 1},
 		{wire.V1, wire.Text, `{"event":"new_msg","payload":{"body":"hi"},"ref":null,"topic":"room:lobby"}`, 1},
 	} {

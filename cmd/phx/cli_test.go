@@ -350,7 +350,7 @@ func TestDemo(t *testing.T) {
 
 func TestDemoInterrupted(t *testing.T) {
 	t.Parallel()
-	c := start(t, "demo")
+	c := start(t, "demo", "-speed", "10")
 	c.stdout.wait(t, "ann       join room:lobby")
 	c.stop()
 	if code := c.exit(t); code != exitOK {

@@ -26,7 +26,10 @@ API, as in your own program. Exits 0 when the story is over.
 `
 
 // demo is the state of one run; a single goroutine drives it, so the output
-// follows the story in order.
+// follows the story in order. It folds presence with a presence.Machine fed
+// from the same subscription as the broadcasts (rather than a presence.Track
+// stream beside it) so that broadcasts and presence changes print in the
+// order they arrived.
 type demo struct {
 	ctx     context.Context
 	out     io.Writer

@@ -596,8 +596,12 @@ type pubsub struct {
 	subs map[string]map[*chanProc]struct{}
 }
 
-func (p *pubsub) subscribe(ch *chanProc) {
+// subscribeAfter runs queue (which queues the join reply) and subscribes ch
+// with no broadcast in between, so the reply precedes every broadcast the
+// channel receives.
+func (p *pubsub) subscribeAfter(ch *chanProc, queue func()) {
 	p.mu.Lock()
+	queue()
 	m := p.subs[ch.topic]
 	if m == nil {
 		m = map[*chanProc]struct{}{}

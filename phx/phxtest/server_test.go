@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -485,5 +486,23 @@ func TestLongPollDropAndDisconnect(t *testing.T) {
 	srv.RefuseNext(1)
 	if st, _ := get(srv.LongPollURL() + "?vsn=2.0.0"); st != 403 {
 		t.Fatalf("refused: %d", st)
+	}
+}
+
+// A broadcast made as soon as the client has the join reply must reach it:
+// the channel is subscribed before its reply is queued, as in Phoenix.
+func TestBroadcastRightAfterJoinReply(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	for i := range 50 {
+		topic := fmt.Sprintf("echo:%d", i)
+		jr := fmt.Sprint(i + 1)
+		c.send(`["` + jr + `","` + jr + `","` + topic + `","phx_join",{}]`)
+		c.expect(`text ["` + jr + `","` + jr + `","` + topic + `","phx_reply",{"response":{},"status":"ok"}]`)
+		if err := srv.Broadcast(topic, "ping", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+		c.expect(fmt.Sprintf(`text [null,null,"%s","ping",{"i":%d}]`, topic, i))
 	}
 }

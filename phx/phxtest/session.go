@@ -160,19 +160,25 @@ func (s *session) join(f inFrame, topic string) {
 	if !res.ok {
 		status = "error"
 	}
-	if !faults.DropJoinReplies {
-		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply,
-			payload: replyPayload(status, res.response)})
-	}
-	if old != nil {
-		s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
+	answer := func() {
+		if !faults.DropJoinReplies {
+			s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply,
+				payload: replyPayload(status, res.response)})
+		}
+		if old != nil {
+			s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
+		}
 	}
 	if !res.ok {
+		answer()
 		close(p.proceed) // lets the refused channel's goroutine end
 		return
 	}
 	s.chans[topic] = p
-	c.srv.pubsub.subscribe(p)
+	// Phoenix subscribes the channel before the socket sends the join reply,
+	// and broadcasts reach the client only after that reply: a client that
+	// broadcasts as soon as it sees "joined" must not be missed.
+	c.srv.pubsub.subscribeAfter(p, answer)
 	c.setJoined(topic, p.joinRef)
 	close(p.proceed)
 }
