@@ -587,6 +587,9 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		case out <- next:
 			a.outq[0] = outFrame{}
 			a.outq = a.outq[1:]
+			if len(a.outq) == 0 {
+				a.outq = nil
+			}
 		case <-a.hbTimer.C:
 			if err := a.heartbeatTick(); err != nil {
 				return err
