@@ -1261,3 +1261,30 @@ func TestBlockWaitsInsteadOfDropping(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatTimeoutWhileWriterStuck: channel actors fill the writer's
+// queue of a blackholed connection; the socket does not wait for the
+// writer, so its heartbeat timeout still finds the dead connection long
+// before WriteTimeout.
+func TestHeartbeatTimeoutWhileWriterStuck(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond, WriteTimeout: time.Minute})
+		ch, _ := h.joined("room:1")
+		h.srv.setBlackhole()
+		for range 80 { // more than the writer's queue holds
+			h.push(ch, "x", nil)
+		}
+		sleep(250 * time.Millisecond)
+		h.tr.next(t) // reconnected after the heartbeat timeout
+		found := false
+		for _, st := range h.statuses() {
+			if d, ok := st.(Disconnected); ok && errors.Is(d.Err, ErrHeartbeatTimeout) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("no Disconnected with ErrHeartbeatTimeout")
+		}
+	})
+}
