@@ -120,7 +120,12 @@
 // anything else, and orders against the frames it holds, so that a reply
 // read before a connection dropped still resolves its push.
 //
+// The socket never waits for the connection's writer either: its
+// heartbeats queue behind the channels' frames without blocking it, so a
+// dead connection is still found by the heartbeat timeout.
+//
 // Refs come from one counter per socket; a channel skips any ref its own
 // pushes still wait on. Each actor keeps one timer over a deadline heap for
-// its timeouts and rejoin; an idle channel keeps none.
+// its timeouts and rejoin; an idle channel keeps none. An idle joined
+// channel costs about 6 KiB, two thirds of it its goroutine's stack.
 package phx
