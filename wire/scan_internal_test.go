@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
@@ -48,4 +49,37 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("appendUnquoted(%s) = %q", q, appendUnquoted(nil, q))
 		}
 	})
+}
+
+// TestMasks checks the word-at-a-time byte classes against byte-by-byte
+// definitions, on words built from the bytes each class is sensitive to.
+func TestMasks(t *testing.T) {
+	t.Parallel()
+	pool := []byte{0, 0x1f, ' ', '!', '"', '#', '/', '0', '5', '9', ':', '[', '\\', ']', 'a', 0x7f, 0x80, 0xb9, 0xba, 0xff}
+	lowest := func(pred func(c byte) bool, w [8]byte) uint64 {
+		for k, c := range w {
+			if pred(c) {
+				return 0x80 << (8 * k)
+			}
+		}
+		return 0
+	}
+	var w [8]byte
+	seed := uint32(1)
+	for range 200000 {
+		for k := range w {
+			seed = seed*1664525 + 1013904223
+			w[k] = pool[int(seed>>16)%len(pool)]
+		}
+		x := binary.LittleEndian.Uint64(w[:])
+		if got, want := nonDigitMask(x)&-nonDigitMask(x), lowest(func(c byte) bool { return c < '0' || c > '9' }, w); got != want {
+			t.Fatalf("nonDigitMask(%q) lowest bit %#x, want %#x", w, got, want)
+		}
+		if got, want := quoteMask(x)&-quoteMask(x), lowest(func(c byte) bool { return c == '"' }, w); got != want {
+			t.Fatalf("quoteMask(%q) lowest bit %#x, want %#x", w, got, want)
+		}
+		if got, want := specialMask(x)&-specialMask(x), lowest(func(c byte) bool { return !strPlain[c] }, w); got != want {
+			t.Fatalf("specialMask(%q) lowest bit %#x, want %#x", w, got, want)
+		}
+	}
 }
