@@ -235,42 +235,47 @@ func skipValue(b []byte, i int) (int, error) {
 }
 
 // skipComposite checks an array or object starting at b[i] without
-// recursion. The kind of each open level (1 = object) is kept in a bit
-// stack held in a local array for the first 256 levels, so that ordinary
-// payloads allocate nothing.
+// recursion. The kinds of the innermost 64 open levels live in one word,
+// bit 0 for the innermost (1 = object); outer words are saved in a
+// kindStack. Few live values keep the hot loop in registers: the scan is a
+// chain of dependent loads from one token to the next, and a spill in it
+// costs more than the work around it.
 func skipComposite(b []byte, i int) (int, error) {
-	var small [4]uint64
-	stack := small[:]
+	var saved kindStack
+	var kinds uint64
 	depth := 0
-	var obj bool // kind of the innermost open level
 	var err error
+	var msg string // why the input is malformed at b[i]
 open: // b[i] is '{' or '['
 	if depth >= maxDepth {
-		return 0, malformedAt(i, "nesting too deep")
+		msg = "nesting too deep"
+		goto fail
 	}
-	obj = b[i] == '{'
-	if depth>>6 >= len(stack) {
-		stack = append(stack, 0)
+	if depth&63 == 0 && depth > 0 {
+		saved.push(kinds)
 	}
-	if obj {
-		stack[depth>>6] |= 1 << (depth & 63)
-	} else {
-		stack[depth>>6] &^= 1 << (depth & 63)
+	kinds <<= 1
+	if b[i] == '{' {
+		kinds |= 1
 	}
 	depth++
-	i = skipWS(b, i+1)
-	if i < len(b) && (b[i] == '}' && obj || b[i] == ']' && !obj) {
+	i++
+	if i < len(b) && b[i] <= ' ' {
+		i = skipWS(b, i)
+	}
+	// '}' is ']' + 0x20: the closing bracket of the innermost level.
+	if i < len(b) && b[i] == ']'|byte(kinds&1)<<5 {
 		i++
 		goto closed
 	}
 elem: // expecting a member (object) or an element (array) at b[i]
-	if obj {
+	if kinds&1 != 0 {
 		if i >= len(b) || b[i] != '"' {
-			return 0, malformedAt(i, "expected object key")
+			msg = "expected object key"
+			goto fail
 		}
 		// A short key whose closing quote, and usually the ':' after it,
-		// lie in the next 8 bytes is done here from one word, with no
-		// load that waits on the position of the quote.
+		// lie in the next 8 bytes is done here from one word.
 		if i+9 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i+1 : i+9])
 			if q := quoteMask(w); q != 0 && specialMask(w)&(q&-q-1) == 0 {
@@ -291,7 +296,8 @@ elem: // expecting a member (object) or an element (array) at b[i]
 			i++
 		} else {
 			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-				return 0, malformedAt(i, "expected ':'")
+				msg = "expected ':'"
+				goto fail
 			}
 			i++
 		}
@@ -301,7 +307,8 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		}
 	}
 	if i >= len(b) {
-		return 0, malformedAt(i, "missing value")
+		msg = "missing value"
+		goto fail
 	}
 	switch b[i] {
 	case '{', '[':
@@ -339,17 +346,19 @@ elem: // expecting a member (object) or an element (array) at b[i]
 			return 0, err
 		}
 	case 't':
-		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litTrue {
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i : i+4]) == litTrue {
 			i += 4
 			goto next
 		}
-		return 0, malformedAt(i, "invalid literal")
+		msg = "invalid literal"
+		goto fail
 	case 'n':
-		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litNull {
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i : i+4]) == litNull {
 			i += 4
 			goto next
 		}
-		return 0, malformedAt(i, "invalid literal")
+		msg = "invalid literal"
+		goto fail
 	case '-', '0':
 		if i, err = scanNumber(b, i); err != nil {
 			return 0, err
@@ -364,24 +373,62 @@ next: // after a value inside the innermost level
 		i = skipWS(b, i)
 	}
 	if i >= len(b) {
-		return 0, malformedAt(i, "unterminated array or object")
+		msg = "unterminated array or object"
+		goto fail
 	}
-	switch c := b[i]; {
-	case c == ',':
-		i = skipWS(b, i+1)
+	if c := b[i]; c == ',' {
+		i++
+		if i < len(b) && b[i] <= ' ' {
+			i = skipWS(b, i)
+		}
 		goto elem
-	case c == '}' && obj, c == ']' && !obj:
+	} else if c == ']'|byte(kinds&1)<<5 {
 		i++
 		goto closed
 	}
-	return 0, malformedAt(i, "expected ',' or closing bracket")
+	msg = "expected ',' or closing bracket"
+	goto fail
 closed: // the innermost level has just been closed
 	depth--
 	if depth == 0 {
 		return i, nil
 	}
-	obj = stack[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
+	kinds >>= 1
+	if depth&63 == 0 {
+		kinds = saved.pop()
+	}
 	goto next
+fail: // one cold exit keeps error construction out of the hot loop
+	return 0, malformedAt(i, msg)
+}
+
+// kindStack saves the words of level kinds that skipComposite shifts out
+// past 64 levels of nesting. The first 320 levels fit in the array, so that
+// ordinary payloads allocate nothing. It stays in memory, out of the
+// registers the scan loop needs.
+type kindStack struct {
+	n     int
+	small [4]uint64
+	more  []uint64
+}
+
+func (s *kindStack) push(w uint64) {
+	if s.n < len(s.small) {
+		s.small[s.n] = w
+	} else {
+		s.more = append(s.more, w)
+	}
+	s.n++
+}
+
+func (s *kindStack) pop() uint64 {
+	s.n--
+	if s.n < len(s.small) {
+		return s.small[s.n]
+	}
+	w := s.more[len(s.more)-1]
+	s.more = s.more[:len(s.more)-1]
+	return w
 }
 
 // appendUnquoted appends the contents of the JSON string literal s (quotes

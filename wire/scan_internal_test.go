@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -81,5 +82,41 @@ func TestMasks(t *testing.T) {
 		if got, want := specialMask(x)&-specialMask(x), lowest(func(c byte) bool { return !strPlain[c] }, w); got != want {
 			t.Fatalf("specialMask(%q) lowest bit %#x, want %#x", w, got, want)
 		}
+	}
+}
+
+// TestDeepNesting crosses the 64-level words of skipComposite's kind stack
+// and the end of its fixed part, with objects and arrays mixed so that a
+// level restored with the wrong kind is caught by the closing brackets.
+func TestDeepNesting(t *testing.T) {
+	t.Parallel()
+	for _, depth := range []int{1, 63, 64, 65, 127, 128, 129, 320, 321, 400, maxDepth} {
+		var open, closeB []byte
+		for d := range depth {
+			if d%3 == 1 {
+				open = append(open, `{"k":`...)
+				closeB = append([]byte{'}'}, closeB...)
+			} else {
+				open = append(open, '[')
+				closeB = append([]byte{']'}, closeB...)
+			}
+		}
+		good := append(append(append([]byte{}, open...), '1'), closeB...)
+		if err := validJSON(good); err != nil {
+			t.Fatalf("depth %d: %v", depth, err)
+		}
+		// Swap the outermost closing bracket's kind at each depth word.
+		for _, k := range []int{0, depth / 2, depth - 1} {
+			bad := append([]byte{}, good...)
+			p := len(bad) - 1 - k
+			bad[p] ^= '}' ^ ']'
+			if validJSON(bad) == nil || json.Valid(bad) {
+				t.Fatalf("depth %d: accepted wrong bracket at %d", depth, p)
+			}
+		}
+	}
+	deep := []byte(strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1))
+	if validJSON(deep) == nil {
+		t.Fatalf("accepted nesting beyond %d", maxDepth)
 	}
 }
