@@ -63,6 +63,13 @@ const (
 	litNull = 'n' | 'u'<<8 | 'l'<<16 | 'l'<<24
 )
 
+// escapeMask is specialMask without the quote: its lowest set bit lies in
+// the first byte of w that is a backslash, a control byte or >= 0x80.
+func escapeMask(w uint64) uint64 {
+	s := w ^ bslsh
+	return ((s-lsb)&^s | (w - space) | w) & msb
+}
+
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipWS(b []byte, i int) int {
@@ -278,10 +285,12 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		// lie in the next 8 bytes is done here from one word.
 		if i+9 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i+1 : i+9])
-			if q := quoteMask(w); q != 0 && specialMask(w)&(q&-q-1) == 0 {
-				n := bits.TrailingZeros64(q) + 1 // bits up to and including the quote
-				i += 1 + n>>3
-				if byte(w>>n) == ':' {
+			if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
+				// The quote's high bit is bit z; the byte after it starts
+				// at bit z+1 (none when the quote is the last byte).
+				z := bits.TrailingZeros64(q) & 63
+				i += 2 + z>>3
+				if byte(w>>z>>1) == ':' {
 					i++
 					goto value
 				}
@@ -316,8 +325,8 @@ elem: // expecting a member (object) or an element (array) at b[i]
 	case '"':
 		if i+9 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i+1 : i+9])
-			if q := quoteMask(w); q != 0 && specialMask(w)&(q&-q-1) == 0 {
-				i += 1 + (bits.TrailingZeros64(q)+1)>>3
+			if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
+				i += 2 + bits.TrailingZeros64(q)>>3
 				goto next
 			}
 		}
@@ -338,6 +347,16 @@ elem: // expecting a member (object) or an element (array) at b[i]
 			j++
 		}
 	digitsDone:
+		if j < len(b) && b[j] == '.' {
+			// A fraction with at most 7 digits, also common, is done
+			// from one word too.
+			if j+9 <= len(b) {
+				m := nonDigitMask(binary.LittleEndian.Uint64(b[j+1 : j+9]))
+				if n := bits.TrailingZeros64(m) >> 3; n > 0 && m != 0 {
+					j += 1 + n
+				}
+			}
+		}
 		if j < len(b) && (b[j] == ',' || b[j] == '}' || b[j] == ']') {
 			i = j
 			goto next
