@@ -114,8 +114,12 @@ func skipWS(b []byte, i int) int {
 // checks escapes (including the four hex digits of \u) and UTF-8 validity;
 // lone surrogate escapes such as \ud800 are accepted, as JSON's grammar does.
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
-	start := i
-	i++ // opening quote
+	return scanStringAt(b, i, i+1)
+}
+
+// scanStringAt is scanString for the string opened at b[start], resumed at
+// b[i] after plain bytes only.
+func scanStringAt(b []byte, start, i int) (end int, escaped bool, err error) {
 	for {
 		// Skip plain bytes 16 and then 8 at a time, then land on the first
 		// special one.
@@ -353,14 +357,23 @@ elem: // expecting a member (object) or an element (array) at b[i]
 	case '{', '[':
 		goto open
 	case '"':
-		if i+9 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i+1 : i+9])
-			if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
-				i = advance(i, 2+bits.TrailingZeros64(q)>>3)
+		// Plain strings up to 48 bytes, such as names and a chat
+		// message's text, are done here a word at a time; longer ones,
+		// and the first escape, control or non-ASCII byte, go on in
+		// scanStringAt.
+		j := i + 1
+		for end := j + 48; j+8 <= len(b) && j < end; j += 8 {
+			w := binary.LittleEndian.Uint64(b[j : j+8])
+			q, e := quoteMask(w), escapeMask(w)
+			if q != 0 && e&(q&-q-1) == 0 {
+				i = advance(j, 1+bits.TrailingZeros64(q)>>3)
 				goto next
 			}
+			if e != 0 {
+				break
+			}
 		}
-		if i, _, err = scanString(b, i); err != nil {
+		if i, _, err = scanStringAt(b, i, j); err != nil {
 			return 0, err
 		}
 	case '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -395,14 +408,14 @@ elem: // expecting a member (object) or an element (array) at b[i]
 			return 0, err
 		}
 	case 't':
-		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i : i+4]) == litTrue {
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litTrue {
 			i += 4
 			goto next
 		}
 		msg = "invalid literal"
 		goto fail
 	case 'n':
-		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i : i+4]) == litNull {
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litNull {
 			i += 4
 			goto next
 		}
