@@ -70,7 +70,7 @@ func escapeMask(w uint64) uint64 {
 	return ((s-lsb)&^s | (w - space) | w) & msb
 }
 
-// advance returns i+n, for n in [1, 9] through a branch per value of n
+// advance returns i+n, for n up to 9 through a branch per value of n
 // rather than an addition. The scan is a chain in which each token's end
 // depends on the bytes loaded at its start; a predicted branch lets the
 // processor run ahead on the next token before those bytes arrive, and
