@@ -310,44 +310,46 @@ open: // b[i] is '{' or '['
 		goto closed
 	}
 elem: // expecting a member (object) or an element (array) at b[i]
-	if kinds&1 != 0 {
-		if i >= len(b) || b[i] != '"' {
-			msg = "expected object key"
+	if kinds&1 == 0 {
+		goto value
+	}
+	if i >= len(b) || b[i] != '"' {
+		msg = "expected object key"
+		goto fail
+	}
+key: // b[i] is the quote opening a key
+	// A short key whose closing quote, and usually the ':' after it,
+	// lie in the next 8 bytes is done here from one word.
+	if i+9 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i+1 : i+9])
+		if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
+			// The quote's high bit is bit z; the byte after it starts
+			// at bit z+1 (none when the quote is the last byte).
+			z := bits.TrailingZeros64(q) & 63
+			i = advance(i, 2+z>>3)
+			if byte(w>>z>>1) == ':' {
+				i++
+				goto value
+			}
+			goto keyDone
+		}
+	}
+	if i, _, err = scanString(b, i); err != nil {
+		return 0, err
+	}
+keyDone:
+	if i < len(b) && b[i] == ':' {
+		i++
+	} else {
+		if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+			msg = "expected ':'"
 			goto fail
 		}
-		// A short key whose closing quote, and usually the ':' after it,
-		// lie in the next 8 bytes is done here from one word.
-		if i+9 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i+1 : i+9])
-			if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
-				// The quote's high bit is bit z; the byte after it starts
-				// at bit z+1 (none when the quote is the last byte).
-				z := bits.TrailingZeros64(q) & 63
-				i = advance(i, 2+z>>3)
-				if byte(w>>z>>1) == ':' {
-					i++
-					goto value
-				}
-				goto keyDone
-			}
-		}
-		if i, _, err = scanString(b, i); err != nil {
-			return 0, err
-		}
-	keyDone:
-		if i < len(b) && b[i] == ':' {
-			i++
-		} else {
-			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-				msg = "expected ':'"
-				goto fail
-			}
-			i++
-		}
-	value:
-		if i < len(b) && b[i] <= ' ' {
-			i = skipWS(b, i)
-		}
+		i++
+	}
+value:
+	if i < len(b) && b[i] <= ' ' {
+		i = skipWS(b, i)
 	}
 	if i >= len(b) {
 		msg = "missing value"
@@ -431,6 +433,11 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		}
 	}
 next: // after a value inside the innermost level
+	// The next member of an object without whitespace: the commonest case.
+	if i+2 <= len(b) && binary.LittleEndian.Uint16(b[i:i+2]) == ','|'"'<<8 && kinds&1 != 0 {
+		i++
+		goto key
+	}
 	if i < len(b) && b[i] <= ' ' {
 		i = skipWS(b, i)
 	}
