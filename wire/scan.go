@@ -40,10 +40,11 @@ func specialMask(w uint64) uint64 {
 
 // quoteMask returns a word with the high bit set in each byte of w that is
 // a quote. Bits above the first quote may be spurious; the lowest is exact.
-// With q = quoteMask(w), specialMask(w)&(q&-q-1) == 0 says that no special
-// byte comes before the first quote. Taking the string's end from q rather
-// than from the first special byte keeps the scan's chain of dependent
-// instructions, from one token's position to the next, a few steps shorter.
+// With q = quoteMask(w), escapeMask(w)&(q&-q-1) == 0 says that no byte
+// needing attention comes before the first quote: a spurious bit of either
+// mask only ever lies above a true one. Taking the string's end from q
+// rather than from the first special byte keeps the scan's chain of
+// dependent instructions, from one token's position to the next, shorter.
 func quoteMask(w uint64) uint64 {
 	q := w ^ quote
 	return (q - lsb) &^ q & msb
