@@ -38,6 +38,69 @@ func specialMask(w uint64) uint64 {
 	return ((q-lsb)&^q | (s-lsb)&^s | (w - space) | w) & msb
 }
 
+// quoteMask returns a word with the high bit set in each byte of w that is
+// a quote. Bits above the first quote may be spurious; the lowest is exact.
+// With q = quoteMask(w), escapeMask(w)&(q&-q-1) == 0 says that no byte
+// needing attention comes before the first quote: a spurious bit of either
+// mask only ever lies above a true one. Taking the string's end from q
+// rather than from the first special byte keeps the scan's chain of
+// dependent instructions, from one token's position to the next, shorter.
+func quoteMask(w uint64) uint64 {
+	q := w ^ quote
+	return (q - lsb) &^ q & msb
+}
+
+// nonDigitMask returns a word whose lowest set bit lies in the first byte
+// of w that is not an ASCII digit, or zero. As in specialMask only the
+// lowest bit is exact: a byte above '9' gets its high bit from adding 0x46,
+// one below '0' from subtracting 0x30, and one from 0x80 up has it already.
+func nonDigitMask(w uint64) uint64 {
+	return ((w + 0x4646464646464646) | (w - 0x3030303030303030) | w) & msb
+}
+
+// The literals true and null as little-endian words.
+const (
+	litTrue = 't' | 'r'<<8 | 'u'<<16 | 'e'<<24
+	litNull = 'n' | 'u'<<8 | 'l'<<16 | 'l'<<24
+)
+
+// escapeMask is specialMask without the quote: its lowest set bit lies in
+// the first byte of w that is a backslash, a control byte or >= 0x80.
+func escapeMask(w uint64) uint64 {
+	s := w ^ bslsh
+	return ((s-lsb)&^s | (w - space) | w) & msb
+}
+
+// advance returns i+n, for n up to 9 through a branch per value of n
+// rather than an addition. The scan is a chain in which each token's end
+// depends on the bytes loaded at its start; a predicted branch lets the
+// processor run ahead on the next token before those bytes arrive, and
+// payloads repeat the same shapes (lists of like objects) so that the
+// prediction is mostly right.
+func advance(i, n int) int {
+	switch n {
+	case 1:
+		return i + 1
+	case 2:
+		return i + 2
+	case 3:
+		return i + 3
+	case 4:
+		return i + 4
+	case 5:
+		return i + 5
+	case 6:
+		return i + 6
+	case 7:
+		return i + 7
+	case 8:
+		return i + 8
+	case 9:
+		return i + 9
+	}
+	return i + n
+}
+
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipWS(b []byte, i int) int {
@@ -52,8 +115,12 @@ func skipWS(b []byte, i int) int {
 // checks escapes (including the four hex digits of \u) and UTF-8 validity;
 // lone surrogate escapes such as \ud800 are accepted, as JSON's grammar does.
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
-	start := i
-	i++ // opening quote
+	return scanStringAt(b, i, i+1)
+}
+
+// scanStringAt is scanString for the string opened at b[start], resumed at
+// b[i] after plain bytes only.
+func scanStringAt(b []byte, start, i int) (end int, escaped bool, err error) {
 	for {
 		// Skip plain bytes 16 and then 8 at a time, then land on the first
 		// special one.
@@ -210,87 +277,131 @@ func skipValue(b []byte, i int) (int, error) {
 }
 
 // skipComposite checks an array or object starting at b[i] without
-// recursion. The kind of each open level (1 = object) is kept in a bit
-// stack held in a local array for the first 256 levels, so that ordinary
-// payloads allocate nothing.
+// recursion. The kinds of the innermost 64 open levels live in one word,
+// bit 0 for the innermost (1 = object); outer words are saved in a
+// kindStack. Few live values keep the hot loop in registers: the scan is a
+// chain of dependent loads from one token to the next, and a spill in it
+// costs more than the work around it.
 func skipComposite(b []byte, i int) (int, error) {
-	var small [4]uint64
-	stack := small[:]
+	var saved kindStack
+	var kinds uint64
 	depth := 0
-	var obj bool // kind of the innermost open level
 	var err error
+	var msg string // why the input is malformed at b[i]
 open: // b[i] is '{' or '['
 	if depth >= maxDepth {
-		return 0, malformedAt(i, "nesting too deep")
+		msg = "nesting too deep"
+		goto fail
 	}
-	obj = b[i] == '{'
-	if depth>>6 >= len(stack) {
-		stack = append(stack, 0)
+	if depth&63 == 0 && depth > 0 {
+		saved.push(kinds)
 	}
-	if obj {
-		stack[depth>>6] |= 1 << (depth & 63)
-	} else {
-		stack[depth>>6] &^= 1 << (depth & 63)
+	kinds <<= 1
+	if b[i] == '{' {
+		kinds |= 1
 	}
 	depth++
-	i = skipWS(b, i+1)
-	if i < len(b) && (b[i] == '}' && obj || b[i] == ']' && !obj) {
+	i++
+	if i < len(b) && b[i] <= ' ' {
+		i = skipWS(b, i)
+	}
+	// '}' is ']' + 0x20: the closing bracket of the innermost level.
+	if i < len(b) && b[i] == ']'|byte(kinds&1)<<5 {
 		i++
 		goto closed
 	}
 elem: // expecting a member (object) or an element (array) at b[i]
-	if obj {
-		if i >= len(b) || b[i] != '"' {
-			return 0, malformedAt(i, "expected object key")
-		}
-		// A short key whose closing quote is in the next 8 bytes is done
-		// here; writing this out beats a call for the keys that make up
-		// most of a payload.
-		if i+9 <= len(b) {
-			if m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9])); m != 0 {
-				if k := i + 1 + bits.TrailingZeros64(m)>>3; b[k] == '"' {
-					i = k + 1
-					goto keyDone
-				}
+	if kinds&1 == 0 {
+		goto value
+	}
+	if i >= len(b) || b[i] != '"' {
+		msg = "expected object key"
+		goto fail
+	}
+key: // b[i] is the quote opening a key
+	// A short key whose closing quote, and usually the ':' after it,
+	// lie in the next 8 bytes is done here from one word.
+	if i+9 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i+1 : i+9])
+		if q := quoteMask(w); q != 0 && escapeMask(w)&(q&-q-1) == 0 {
+			// The quote's high bit is bit z; the byte after it starts
+			// at bit z+1 (none when the quote is the last byte).
+			z := bits.TrailingZeros64(q) & 63
+			i = advance(i, 2+z>>3)
+			if byte(w>>z>>1) == ':' {
+				i++
+				goto value
 			}
+			goto keyDone
 		}
-		if i, _, err = scanString(b, i); err != nil {
-			return 0, err
+	}
+	if i, _, err = scanString(b, i); err != nil {
+		return 0, err
+	}
+keyDone:
+	if i < len(b) && b[i] == ':' {
+		i++
+	} else {
+		if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+			msg = "expected ':'"
+			goto fail
 		}
-	keyDone:
-		if i < len(b) && b[i] == ':' {
-			i++
-		} else {
-			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-				return 0, malformedAt(i, "expected ':'")
-			}
-			i++
-		}
+		i++
+	}
+value:
+	if i < len(b) && b[i] <= ' ' {
 		i = skipWS(b, i)
 	}
 	if i >= len(b) {
-		return 0, malformedAt(i, "missing value")
+		msg = "missing value"
+		goto fail
 	}
 	switch b[i] {
 	case '{', '[':
 		goto open
 	case '"':
-		if i+9 <= len(b) {
-			if m := specialMask(binary.LittleEndian.Uint64(b[i+1 : i+9])); m != 0 {
-				if k := i + 1 + bits.TrailingZeros64(m)>>3; b[k] == '"' {
-					i = k + 1
-					goto next
-				}
+		// Plain strings up to 48 bytes, such as names and a chat
+		// message's text, are done here a word at a time; longer ones,
+		// and the first escape, control or non-ASCII byte, go on in
+		// scanStringAt.
+		j := i + 1
+		for end := j + 48; j+8 <= len(b) && j < end; j += 8 {
+			w := binary.LittleEndian.Uint64(b[j : j+8])
+			q, e := quoteMask(w), escapeMask(w)
+			if q != 0 && e&(q&-q-1) == 0 {
+				i = advance(j, 1+bits.TrailingZeros64(q)>>3)
+				goto next
+			}
+			if e != 0 {
+				break
 			}
 		}
-		if i, _, err = scanString(b, i); err != nil {
+		if i, _, err = scanStringAt(b, i, j); err != nil {
 			return 0, err
 		}
 	case '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		// A plain integer followed by a delimiter needs no more checks.
 		j := i + 1
+		for j+8 <= len(b) {
+			if m := nonDigitMask(binary.LittleEndian.Uint64(b[j : j+8])); m != 0 {
+				j = advance(j, bits.TrailingZeros64(m)>>3)
+				goto digitsDone
+			}
+			j += 8
+		}
 		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
 			j++
+		}
+	digitsDone:
+		if j < len(b) && b[j] == '.' {
+			// A fraction with at most 7 digits, also common, is done
+			// from one word too.
+			if j+9 <= len(b) {
+				m := nonDigitMask(binary.LittleEndian.Uint64(b[j+1 : j+9]))
+				if n := bits.TrailingZeros64(m) >> 3; n > 0 && m != 0 {
+					j = advance(j, 1+n)
+				}
+			}
 		}
 		if j < len(b) && (b[j] == ',' || b[j] == '}' || b[j] == ']') {
 			i = j
@@ -299,6 +410,20 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		if i, err = scanNumber(b, i); err != nil {
 			return 0, err
 		}
+	case 't':
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litTrue {
+			i += 4
+			goto next
+		}
+		msg = "invalid literal"
+		goto fail
+	case 'n':
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:i+4]) == litNull {
+			i += 4
+			goto next
+		}
+		msg = "invalid literal"
+		goto fail
 	case '-', '0':
 		if i, err = scanNumber(b, i); err != nil {
 			return 0, err
@@ -309,28 +434,71 @@ elem: // expecting a member (object) or an element (array) at b[i]
 		}
 	}
 next: // after a value inside the innermost level
+	// The next member of an object without whitespace: the commonest case.
+	if i+2 <= len(b) && binary.LittleEndian.Uint16(b[i:i+2]) == ','|'"'<<8 && kinds&1 != 0 {
+		i++
+		goto key
+	}
 	if i < len(b) && b[i] <= ' ' {
 		i = skipWS(b, i)
 	}
 	if i >= len(b) {
-		return 0, malformedAt(i, "unterminated array or object")
+		msg = "unterminated array or object"
+		goto fail
 	}
-	switch c := b[i]; {
-	case c == ',':
-		i = skipWS(b, i+1)
+	if c := b[i]; c == ',' {
+		i++
+		if i < len(b) && b[i] <= ' ' {
+			i = skipWS(b, i)
+		}
 		goto elem
-	case c == '}' && obj, c == ']' && !obj:
+	} else if c == ']'|byte(kinds&1)<<5 {
 		i++
 		goto closed
 	}
-	return 0, malformedAt(i, "expected ',' or closing bracket")
+	msg = "expected ',' or closing bracket"
+	goto fail
 closed: // the innermost level has just been closed
 	depth--
 	if depth == 0 {
 		return i, nil
 	}
-	obj = stack[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
+	kinds >>= 1
+	if depth&63 == 0 {
+		kinds = saved.pop()
+	}
 	goto next
+fail: // one cold exit keeps error construction out of the hot loop
+	return 0, malformedAt(i, msg)
+}
+
+// kindStack saves the words of level kinds that skipComposite shifts out
+// past 64 levels of nesting. The first 320 levels fit in the array, so that
+// ordinary payloads allocate nothing. It stays in memory, out of the
+// registers the scan loop needs.
+type kindStack struct {
+	n     int
+	small [4]uint64
+	more  []uint64
+}
+
+func (s *kindStack) push(w uint64) {
+	if s.n < len(s.small) {
+		s.small[s.n] = w
+	} else {
+		s.more = append(s.more, w)
+	}
+	s.n++
+}
+
+func (s *kindStack) pop() uint64 {
+	s.n--
+	if s.n < len(s.small) {
+		return s.small[s.n]
+	}
+	w := s.more[len(s.more)-1]
+	s.more = s.more[:len(s.more)-1]
+	return w
 }
 
 // appendUnquoted appends the contents of the JSON string literal s (quotes
