@@ -506,3 +506,81 @@ func TestBroadcastRightAfterJoinReply(t *testing.T) {
 		c.expect(fmt.Sprintf(`text [null,null,"%s","ping",{"i":%d}]`, topic, i))
 	}
 }
+
+// A frame for a channel that has just crashed, handled before the server
+// has handled the exit, is dropped as Phoenix drops a message to a dead
+// process: phx_error comes first, and only later frames meet "unmatched
+// topic". The session is held in a slow join so that the frame is queued
+// behind it while the channel dies.
+func TestPushToJustCrashedChannel(t *testing.T) {
+	t.Parallel()
+	dying, release, dead := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	joining, admit := make(chan struct{}), make(chan struct{})
+	srv := phxtest.NewServer(t, phxtest.Config{Channels: map[string]phxtest.Handler{
+		"crashy:*": phxtest.HandlerFuncs{
+			InFunc: func(ctx context.Context, ch *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
+				if in.Event == "die" {
+					close(dying)
+					<-release
+					return phxtest.Crash()
+				}
+				return phxtest.Reply("ok", nil)
+			},
+			TerminateFunc: func(*phxtest.Channel, phxtest.Reason) { close(dead) },
+		},
+		"slow:*": phxtest.HandlerFuncs{
+			JoinFunc: func(ctx context.Context, ch *phxtest.Channel, _ json.RawMessage) (any, error) {
+				close(joining)
+				<-admit
+				return nil, nil
+			},
+		},
+	}})
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	c.send(`["1","1","crashy:a","phx_join",{}]`)
+	c.expect(`text ["1","1","crashy:a","phx_reply",{"response":{},"status":"ok"}]`)
+	conn, err := srv.WaitJoined(ctxT(t), "crashy:a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`["1","2","crashy:a","die",{}]`)
+	<-dying
+	c.send(`["3","3","slow:b","phx_join",{}]`)
+	<-joining
+	c.send(`["1","4","crashy:a","ping",{}]`)
+	if err := srv.Wait(ctxT(t), func() bool { return receivedRef(conn, "4") }); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-dead
+	close(admit)
+	c.expect(`text ["3","3","slow:b","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["1","1","crashy:a","phx_error",{}]`)
+	c.send(`[null,"5","phoenix","heartbeat",{}]`)
+	g := c.next()
+	if strings.Contains(g, `"4"`) {
+		// The frame reached the session after the exit: unmatched, as for
+		// any topic not joined.
+		if !strings.Contains(g, "unmatched topic") {
+			t.Fatalf("ping after the crash answered %s", g)
+		}
+		g = c.next()
+	}
+	c.expectFrame(g, `text [null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+func receivedRef(conn *phxtest.Conn, ref string) bool {
+	for _, m := range conn.Received() {
+		if m.Ref.String() == ref {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *tclient) expectFrame(got, want string) {
+	c.t.Helper()
+	if got != want {
+		c.t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

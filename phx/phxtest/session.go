@@ -102,9 +102,14 @@ func (s *session) handle(f inFrame) {
 		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty})
 	default:
 		p := s.chans[topic]
-		if p == nil || !p.tell(s.c.ctx, chanMsg{in: &f, leave: eventOK && event == eventLeave, badEvent: !eventOK}) {
+		if p == nil {
 			s.unmatched(&f)
+			return
 		}
+		// A channel that has just stopped is still in the table until its
+		// exit is handled; Phoenix sends the frame to the dead process, which
+		// drops it, and the phx_error or phx_close follows.
+		p.tell(s.c.ctx, chanMsg{in: &f, leave: eventOK && event == eventLeave, badEvent: !eventOK})
 	}
 }
 
