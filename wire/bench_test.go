@@ -66,6 +66,17 @@ func BenchmarkDecodeV2(b *testing.B) {
 				sinkMsg = m
 			}
 		})
+		b.Run(bs.name+"/envelope", func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := wire.DecodeEnvelope(wire.Text, frame)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkMsg = m
+			}
+		})
 		b.Run(bs.name+"/baseline_json_any", func(b *testing.B) {
 			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()

@@ -39,6 +39,11 @@
 // accepts is one encoding/json accepts too (the fuzz tests hold the two
 // scanners to that). Binary payloads are not looked at.
 //
+// A reader that only routes messages can split the work: [DecodeEnvelope]
+// checks the envelope alone (a few hundred nanoseconds whatever the payload's
+// size) and [CheckPayload], run later by whoever consumes the payload, checks
+// the rest. Together they accept exactly what DecodeServer accepts.
+//
 // Encoders check what they are given as well: text payloads must be one
 // JSON value, header strings valid UTF-8, and binary header fields at most
 // 255 bytes ([ErrTooLong]).

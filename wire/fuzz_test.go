@@ -131,3 +131,8 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	seedFrames(f, "recv", wire.Text, false)
+	f.Fuzz(func(t *testing.T, data []byte) { sameAsDecodeServer(t, wire.Text, data) })
+}

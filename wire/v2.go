@@ -3,70 +3,14 @@ package wire
 // decodeArray decodes a V2 text frame, [join_ref, ref, topic, event, payload].
 // Both directions share it: the array form does not depend on who sent it.
 func decodeArray(b []byte) (Message, error) {
-	var fs [4]field
-	i := skipWS(b, 0)
-	if i >= len(b) {
-		return Message{}, malformedAt(i, "empty frame")
-	}
-	if b[i] != '[' {
-		if _, err := skipValue(b, i); err != nil {
-			return Message{}, err
-		}
-		return Message{}, errAt(ErrFieldType, i, "V2 frame must be a JSON array")
-	}
-	i++
-	var err error
-	for k, name := range fieldNames {
-		i = skipWS(b, i)
-		if k == 0 && i < len(b) && b[i] == ']' {
-			return Message{}, errAt(ErrArity, i, "empty array")
-		}
-		if k > 0 {
-			if i, err = expectComma(b, i); err != nil {
-				return Message{}, err
-			}
-		}
-		ref := k < 2
-		if fs[k], i, err = scanField(b, i, ref, name); err != nil {
-			return Message{}, err
-		}
-	}
-	i = skipWS(b, i)
-	if i, err = expectComma(b, i); err != nil {
+	m, pstart, err := decodeEnvelope(b)
+	if err != nil {
 		return Message{}, err
 	}
-	pstart := i
-	if i, err = skipValue(b, i); err != nil {
+	if m.Payload, err = checkPayload(m.Payload, pstart); err != nil {
 		return Message{}, err
 	}
-	pend := i
-	// Phoenix ignores elements after the fifth; so do we, once checked.
-	for {
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return Message{}, malformedAt(i, "unterminated array")
-		}
-		if b[i] == ']' {
-			break
-		}
-		if b[i] != ',' {
-			return Message{}, malformedAt(i, "expected ',' or ']'")
-		}
-		if i, err = skipValue(b, skipWS(b, i+1)); err != nil {
-			return Message{}, err
-		}
-	}
-	if i = skipWS(b, i+1); i != len(b) {
-		return Message{}, malformedAt(i, "data after the message array")
-	}
-	s := headerStrings(b, &fs)
-	return Message{
-		JoinRef: refOf(fs[0], s[0]),
-		Ref:     refOf(fs[1], s[1]),
-		Topic:   s[2],
-		Event:   s[3],
-		Payload: b[pstart:pend:pend],
-	}, nil
+	return m, nil
 }
 
 // fieldNames names the header fields in frame order.
