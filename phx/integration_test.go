@@ -376,7 +376,7 @@ func TestIntegrationGarbageReconnects(t *testing.T) {
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for i, bad := range [][]byte{[]byte(`{`), []byte(`[1,2]`), {}, []byte(`[null,null,"t","e"`)} {
+	for i, bad := range [][]byte{[]byte(`{`), []byte(`[1,2]`), {}, []byte(`[null,null,"t","e"`), []byte(`[null,null,"room:g","e",{"a":]`)} {
 		c, err := srv.WaitJoined(ctx, "room:g")
 		if err != nil {
 			t.Fatal(err)

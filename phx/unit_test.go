@@ -969,7 +969,8 @@ func TestMalformedFrameReconnects(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
-		for _, bad := range []string{`nope`, `[1,2,3,4]`, `[null,null,"t"]`, `{"topic":"x"}`} {
+		for _, bad := range []string{`nope`, `[1,2,3,4]`, `[null,null,"t"]`, `{"topic":"x"}`,
+			`[null,null,"t","e",{]`, `[null,null,"t","e",{"a":tru}]`, `[null,null,"t","e",{},x]`} {
 			h.srv.sendRaw(wire.Text, []byte(bad))
 			synctest.Wait()
 			if code, _ := h.srv.clientClose(); code != 1002 {
@@ -978,7 +979,7 @@ func TestMalformedFrameReconnects(t *testing.T) {
 			sleep(10 * time.Millisecond)
 			h.srv = h.tr.next(t)
 		}
-		if st := h.sock.Stats(); st.Malformed != 4 {
+		if st := h.sock.Stats(); st.Malformed != 7 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
