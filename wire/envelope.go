@@ -71,14 +71,7 @@ func decodeEnvelope(b []byte) (Message, int, error) {
 	if end == i {
 		return Message{}, 0, malformedAt(i, "missing payload")
 	}
-	s := headerStrings(b, &fs)
-	return Message{
-		JoinRef: refOf(fs[0], s[0]),
-		Ref:     refOf(fs[1], s[1]),
-		Topic:   s[2],
-		Event:   s[3],
-		Payload: b[i:end:end],
-	}, i, nil
+	return messageOf(b, &fs, b[i:end:end]), i, nil
 }
 
 // CheckPayload checks the payload of a message decoded by DecodeEnvelope

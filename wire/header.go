@@ -101,3 +101,16 @@ func refOf(f field, s string) Ref {
 	}
 	return Ref{}
 }
+
+// messageOf builds the message of a text frame b from its header fields fs
+// and its payload (a slice of b).
+func messageOf(b []byte, fs *[4]field, payload []byte) Message {
+	s := headerStrings(b, fs)
+	return Message{
+		JoinRef: refOf(fs[0], s[0]),
+		Ref:     refOf(fs[1], s[1]),
+		Topic:   s[2],
+		Event:   s[3],
+		Payload: payload,
+	}
+}

@@ -89,14 +89,7 @@ func decodeObject(b []byte) (Message, error) {
 	case pstart < 0:
 		return Message{}, errAt(ErrArity, 0, "no payload")
 	}
-	s := headerStrings(b, &fs)
-	return Message{
-		JoinRef: refOf(fs[0], s[0]),
-		Ref:     refOf(fs[1], s[1]),
-		Topic:   s[2],
-		Event:   s[3],
-		Payload: b[pstart:pend:pend],
-	}, nil
+	return messageOf(b, &fs, b[pstart:pend:pend]), nil
 }
 
 // encodeObjectClient appends the object the JavaScript client sends on a
