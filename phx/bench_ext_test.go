@@ -560,3 +560,183 @@ func BenchmarkIdleSockets(b *testing.B) {
 		}
 	}
 }
+
+// pipelined is how many pushes BenchmarkPipelinedPushes makes per
+// iteration, and window how many of them are in flight at once.
+const (
+	pipelined = 1_000_000
+	window    = 1024
+)
+
+// BenchmarkPipelinedPushes: one iteration is 1,000,000 pushes through the
+// client with 1,024 in flight (one goroutine per outstanding push, since
+// Push waits for its reply), to fastEcho in another process, so that
+// allocations and memory are the client's alone. Every push carries its
+// index and must come back with exactly its own reply: any loss, error or
+// mismatch fails the benchmark, and lost (always 0 then) is reported with
+// pushes/s and allocs/push. Its floor is BenchmarkPipelinedPushesRawFloor.
+// Run it with -benchtime=1x: a million is the measure.
+func BenchmarkPipelinedPushes(b *testing.B) {
+	url := serverProcess(b, "echo")
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, url, &phx.Config{HeartbeatInterval: -1, Timeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sock.Close()
+	ch := sock.Channel("echo:pipelined", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		got := make([]uint8, pipelined) // got[k] is written by the one goroutine that pushed k
+		var failed atomic.Int64
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		m0 := mallocs()
+		b.StartTimer()
+		for range window {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var want []byte
+				for {
+					k := next.Add(1) - 1
+					if k >= pipelined {
+						return
+					}
+					want = strconv.AppendInt(want[:0], k, 10)
+					r, err := ch.Push(ctx, "echo", json.RawMessage(want))
+					if err != nil || !bytes.Equal(r.Response, want) {
+						if failed.Add(1) <= 10 {
+							b.Errorf("push %s: reply %s, %v", want, r.Response, err)
+						}
+						continue
+					}
+					got[k]++
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		reportPipelined(b, got, failed.Load(), m0)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkPipelinedPushesRawFloor is the floor of BenchmarkPipelinedPushes:
+// the same 1,000,000 pushes, 1,024 in flight, to the same server, on a bare
+// gorilla/websocket connection with one goroutine writing and one reading,
+// replies decoded with package wire to check each against its push.
+func BenchmarkPipelinedPushesRawFloor(b *testing.B) {
+	url := serverProcess(b, "echo")
+	c, _, err := websocket.DefaultDialer.Dial(url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`["1","1","echo:pipelined","phx_join",{}]`)); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(); err != nil {
+		b.Fatal(err)
+	}
+	const refBase = 2 // push k has ref k+2; the join had 1
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		got := make([]uint8, pipelined) // written by the reader only
+		var failed int64
+		slots := make(chan struct{}, window)
+		readerDone := make(chan struct{})
+		// A lost reply fails the reader at this deadline instead of
+		// leaving it waiting forever, as a push times out in the client.
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		m0 := mallocs()
+		b.StartTimer()
+		go func() {
+			defer close(readerDone)
+			for n := 0; n < pipelined; n++ {
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				m, err := wire.V2.DecodeServer(wire.Text, data)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				r, err := wire.ParseReply(&m)
+				ref, _ := m.Ref.Get()
+				k, rerr := strconv.ParseInt(ref, 10, 64)
+				k -= refBase
+				if err != nil || rerr != nil || k < 0 || k >= pipelined || r.Status != "ok" ||
+					string(r.Response) != strconv.FormatInt(k, 10) {
+					if failed++; failed <= 10 {
+						b.Errorf("reply %s: %v", data, err)
+					}
+				} else {
+					got[k]++
+				}
+				<-slots
+			}
+		}()
+		var frame []byte
+	send:
+		for k := 0; k < pipelined; k++ {
+			select {
+			case slots <- struct{}{}:
+			case <-readerDone:
+				break send
+			}
+			frame = append(frame[:0], `["1","`...)
+			frame = strconv.AppendInt(frame, int64(k+refBase), 10)
+			frame = append(frame, `","echo:pipelined","echo",`...)
+			frame = strconv.AppendInt(frame, int64(k), 10)
+			frame = append(frame, ']')
+			if err := c.WriteMessage(websocket.TextMessage, frame); err != nil {
+				b.Error(err)
+				break
+			}
+		}
+		if b.Failed() {
+			_ = c.Close() // the reader may wait for replies that will not come
+		}
+		<-readerDone
+		b.StopTimer()
+		reportPipelined(b, got, failed, m0)
+		b.StartTimer()
+	}
+}
+
+// mallocs counts the allocations the process has made so far.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// reportPipelined fails the benchmark unless every push got exactly one
+// reply, and reports for the iteration that just ended the pushes lost (0),
+// pushes/s and allocs/push (allocations since m0 per push; the timer is
+// stopped).
+func reportPipelined(b *testing.B, got []uint8, failed int64, m0 uint64) {
+	var lost, dup int
+	for _, n := range got {
+		switch {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	if lost != 0 || dup != 0 || failed != 0 {
+		b.Fatalf("%d pushes: %d lost, %d answered twice, %d failed", len(got), lost, dup, failed)
+	}
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(len(got))*float64(b.N)/b.Elapsed().Seconds(), "pushes/s")
+	b.ReportMetric(float64(mallocs()-m0)/float64(len(got)), "allocs/push")
+}
