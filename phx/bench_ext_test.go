@@ -36,8 +36,34 @@ import (
 // server's too, as the floor's do.
 func BenchmarkPushRoundTrip(b *testing.B) {
 	srv := phxtest.NewServer(b, phxtest.DemoConfig())
+	benchRoundTrip(b, srv.URL())
+}
+
+// BenchmarkPushRoundTripRawFloor: the same exchange with a bare
+// gorilla/websocket connection writing and reading in one goroutine, the
+// floor of BenchmarkPushRoundTrip, with the same latency percentiles.
+func BenchmarkPushRoundTripRawFloor(b *testing.B) {
+	srv := phxtest.NewServer(b, phxtest.DemoConfig())
+	benchRoundTripRaw(b, srv.WebSocketURL())
+}
+
+// BenchmarkPushRoundTripFastEcho is BenchmarkPushRoundTrip against fastEcho
+// in another process, beside BenchmarkPushRoundTripFastEchoRawFloor: the
+// server takes a few microseconds instead of phxtest's tens, so the client's
+// share of the round trip shows, and allocations are the client's alone.
+func BenchmarkPushRoundTripFastEcho(b *testing.B) {
+	benchRoundTrip(b, serverProcess(b, "echo"))
+}
+
+// BenchmarkPushRoundTripFastEchoRawFloor is the floor of
+// BenchmarkPushRoundTripFastEcho: a bare connection to the same server.
+func BenchmarkPushRoundTripFastEchoRawFloor(b *testing.B) {
+	benchRoundTripRaw(b, serverProcess(b, "echo")+"/websocket")
+}
+
+func benchRoundTrip(b *testing.B, url string) {
 	ctx := context.Background()
-	sock, err := phx.Connect(ctx, srv.URL(), &phx.Config{HeartbeatInterval: -1})
+	sock, err := phx.Connect(ctx, url, &phx.Config{HeartbeatInterval: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,12 +87,8 @@ func BenchmarkPushRoundTrip(b *testing.B) {
 	reportLatency(b, lat)
 }
 
-// BenchmarkPushRoundTripRawFloor: the same exchange with a bare
-// gorilla/websocket connection writing and reading in one goroutine, the
-// floor of BenchmarkPushRoundTrip, with the same latency percentiles.
-func BenchmarkPushRoundTripRawFloor(b *testing.B) {
-	srv := phxtest.NewServer(b, phxtest.DemoConfig())
-	c, _, err := websocket.DefaultDialer.Dial(srv.WebSocketURL()+"?vsn=2.0.0", nil)
+func benchRoundTripRaw(b *testing.B, wsURL string) {
+	c, _, err := websocket.DefaultDialer.Dial(wsURL+"?vsn=2.0.0", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
