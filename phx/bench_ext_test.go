@@ -491,10 +491,10 @@ func appendTextFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
-// inUse is the heap and stack memory the process uses after a full
-// collection, and vmRSS its resident set size from /proc/self/status (0 where
-// there is none). FreeOSMemory first returns freed pages to the system, so
-// that RSS measured after memory of an earlier phase was freed starts low.
+// inUse returns the heap and stack memory the process uses after a full
+// collection, and its resident set size (0 where /proc/self/status does not
+// exist). FreeOSMemory returns freed pages to the system first, so that RSS
+// measured after an earlier phase's memory was freed starts low.
 func inUse() (mem, rss uint64) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
