@@ -42,6 +42,18 @@ func NewQueue[T any](max int) *Queue[T] {
 	return &Queue[T]{max: max, ready: make(chan struct{}, 1)}
 }
 
+// NewQueueSharing returns a queue holding at most max items (at least 1)
+// whose Ready channel is other's: one token for both, so that their
+// consumer waits on a single channel (an idle actor parked on fewer
+// channels keeps fewer runtime wait records) and drains both queues
+// whenever a token comes.
+func NewQueueSharing[T, U any](max int, other *Queue[U]) *Queue[T] {
+	if max < 1 {
+		max = 1
+	}
+	return &Queue[T]{max: max, ready: other.ready}
+}
+
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Put appends v, waiting for room while the queue is full. It returns

@@ -152,3 +152,48 @@ func TestQueueTryPutForceSpaceClose(t *testing.T) {
 		t.Fatalf("items queued before Close = %v", got)
 	}
 }
+
+func TestQueueSharingOneToken(t *testing.T) {
+	t.Parallel()
+	frames := actor.NewQueue[int](4)
+	reqs := actor.NewQueueSharing[string](1, frames)
+	if reqs.Ready() != frames.Ready() {
+		t.Fatal("queues do not share their Ready channel")
+	}
+	if err := reqs.TryPut("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reqs.TryPut("b"); !errors.Is(err, actor.ErrFull) {
+		t.Fatalf("second TryPut past its own max = %v", err)
+	}
+	if err := frames.TryPut(1); err != nil {
+		t.Fatal(err)
+	}
+	// One token for both: after taking it the consumer drains both.
+	<-frames.Ready()
+	select {
+	case <-reqs.Ready():
+		t.Fatal("a second token")
+	default:
+	}
+	if got := reqs.Drain(nil); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("reqs = %v", got)
+	}
+	if got := frames.Drain(nil); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("frames = %v", got)
+	}
+	// Either queue wakes the consumer on its own.
+	_ = reqs.TryPut("c")
+	select {
+	case <-frames.Ready():
+	default:
+		t.Fatal("no token after a put on the sharing queue")
+	}
+	reqs.Close()
+	if err := reqs.TryPut("d"); !errors.Is(err, actor.ErrStopped) {
+		t.Fatalf("TryPut after Close = %v", err)
+	}
+	if err := frames.TryPut(2); err != nil {
+		t.Fatalf("closing one queue closed the other: %v", err)
+	}
+}

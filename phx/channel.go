@@ -355,6 +355,15 @@ type inItem struct {
 // are rare next to frames, and each caller waits for its answer anyway.
 const chanMailbox = 4
 
+// chanBox is a channel actor's request queue. It shares its wake token
+// with the actor's inbox, so that an idle actor waits on one channel (and
+// its context) only.
+type chanBox struct{ q *actor.Queue[chanMsg] }
+
+// Tell queues m, waiting for room while neither ctx is done nor the actor
+// has stopped (ErrStopped).
+func (b chanBox) Tell(ctx context.Context, m chanMsg) error { return b.q.Put(ctx, m) }
+
 // chanInbox bounds the broadcasts queued for a channel actor that has not
 // taken them yet; see Socket.handleFrame for what happens beyond.
 const chanInbox = 1024
@@ -367,7 +376,7 @@ type chanActor struct {
 	s    *Socket
 	ch   *Channel
 	ctx  context.Context
-	mb   actor.Mailbox[chanMsg]
+	mb   chanBox
 	done chan struct{}
 	in   *actor.Queue[inItem]
 
@@ -406,7 +415,7 @@ var noConn = &connState{}
 
 func newChanActor(s *Socket, ch *Channel) *chanActor {
 	ca := &chanActor{s: s, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
-	ca.mb = actor.NewMailbox[chanMsg](chanMailbox, ca.done)
+	ca.mb = chanBox{actor.NewQueueSharing[chanMsg](chanMailbox, ca.in)}
 	ca.rejoinDL.ca, ca.rejoinDL.idx = ca, -1
 	return ca
 }
@@ -422,44 +431,93 @@ func (ca *chanActor) joinEnded() error {
 // Run is the channel's actor loop. It returns when the channel closes for
 // good, when it retires idle, or when the socket cancels ctx (the cause is
 // the error the channel closes with).
+//
+// An idle joined channel is parked here for most of its life, on its
+// wake token and ctx alone. The wait is in a frame of its own and each
+// request's work in a call of its own, not all inlined into one frame:
+// Go grows a goroutine's stack when a call chain comes within about 900
+// bytes of its end, and a stack that grew never shrinks back while parked
+// in a select (it would have to use less than a quarter of it).
 func (ca *chanActor) Run(ctx context.Context) error {
 	ca.ctx = ctx
-	defer close(ca.done)
 	defer ca.exit()
+	ca.pump() // the connection state, before any request
 	for ca.final == nil {
-		// Control before data: a new connection state is taken before any
-		// request (pump also takes the frames read before it, in order).
-		if ca.s.conn.Load() != ca.view {
-			ca.pump()
+		ca.park()
+		if !ca.step() {
+			break
+		}
+	}
+	return nil
+}
+
+// park waits for a wake token (requests, frames, a new connection state),
+// the socket's stop, or the channel's timer when it is armed.
+//
+//go:noinline
+func (ca *chanActor) park() {
+	var tc <-chan time.Time
+	if ca.timer != nil {
+		tc = ca.timer.C
+	}
+	select {
+	case <-ca.in.Ready():
+	case <-ca.ctx.Done():
+	case <-tc:
+		ca.timerAt = time.Time{}
+	}
+}
+
+// step handles everything that may have woken the actor, control before
+// data: the socket's stop, then the connection state and the frames read
+// (pump), due deadlines, then requests. It reports whether the actor goes
+// on.
+//
+//go:noinline
+func (ca *chanActor) step() bool {
+	if ca.ctx.Err() != nil {
+		ca.stopping = true
+		ca.closeChannel(context.Cause(ca.ctx))
+		return false
+	}
+	ca.pump()
+	if len(ca.dls) > 0 && ca.final == nil {
+		ca.fireDue()
+	}
+	if ca.final == nil && ca.mb.q.Len() > 0 {
+		// Requests left unhandled when the channel closes stay so: their
+		// callers see done and the channel's final error.
+		for _, m := range ca.mb.q.Drain(nil) {
 			if ca.final != nil {
 				break
 			}
-		}
-		var tc <-chan time.Time
-		if ca.timer != nil {
-			tc = ca.timer.C
-		}
-		select {
-		case <-ctx.Done():
-			ca.stopping = true
-			ca.closeChannel(context.Cause(ctx))
-		case m := <-ca.mb.C():
 			ca.handleReq(m)
-		case <-ca.in.Ready():
-			ca.pump()
-		case <-tc:
-			ca.timerAt = time.Time{}
-			now := time.Now()
-			for d := ca.dls.popDue(now); d != nil; d = ca.dls.popDue(now) {
-				ca.fire(d)
+			if ca.idle() && ca.retire() {
+				return false
 			}
 		}
-		if ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0 && ca.retire() {
-			return nil
-		}
-		ca.armTimer()
 	}
-	return nil
+	if ca.final != nil {
+		return false
+	}
+	if ca.idle() && ca.retire() {
+		return false
+	}
+	ca.armTimer()
+	return true
+}
+
+// idle: never joined and no subscription, the actor need not run.
+func (ca *chanActor) idle() bool {
+	return ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0
+}
+
+//go:noinline
+func (ca *chanActor) fireDue() {
+	now := time.Now()
+	for d := ca.dls.popDue(now); d != nil; d = ca.dls.popDue(now) {
+		ca.fire(d)
+	}
 }
 
 // retire asks the socket to forget this idle actor (never joined, no
@@ -474,6 +532,8 @@ func (ca *chanActor) retire() bool {
 }
 
 func (ca *chanActor) exit() {
+	defer close(ca.done)
+	ca.mb.q.Close()
 	ca.in.Close()
 	ca.setState(ChannelClosed)
 	if ca.timer != nil {
@@ -531,6 +591,8 @@ func (ca *chanActor) setState(st ChannelState) {
 // connection the channel already saw end is dropped, and the connection
 // state taken first is applied last, so that a reply read before a
 // connection dropped still resolves its push.
+//
+//go:noinline
 func (ca *chanActor) pump() {
 	cur := ca.s.conn.Load()
 	items := ca.in.Drain(ca.inbuf)
@@ -606,14 +668,10 @@ func (ca *chanActor) handleFrame(m *wire.Message) {
 	switch m.Event {
 	case wire.EventError:
 		if ca.state == ChannelJoined || ca.state == ChannelJoining {
-			ca.chanErrored(&ServerError{Topic: ca.ch.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
+			ca.serverError(m)
 		}
 	case wire.EventClose:
-		if ca.state == ChannelLeaving {
-			ca.closeChannel(ErrLeft)
-		} else {
-			ca.closeChannel(fmt.Errorf("%w: channel %s closed by the server", ErrClosed, ca.ch.topic))
-		}
+		ca.serverClose()
 	default:
 		if ca.state == ChannelErrored || ca.state == ChannelLeaving {
 			// The session ended (phx_error, lost connection, leave);
@@ -623,9 +681,22 @@ func (ca *chanActor) handleFrame(m *wire.Message) {
 			return
 		}
 		if len(ca.subs) > 0 {
-			msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-			ca.deliver(msg)
+			ca.deliver(m)
 		}
+	}
+}
+
+//go:noinline
+func (ca *chanActor) serverError(m *wire.Message) {
+	ca.chanErrored(&ServerError{Topic: ca.ch.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
+}
+
+//go:noinline
+func (ca *chanActor) serverClose() {
+	if ca.state == ChannelLeaving {
+		ca.closeChannel(ErrLeft)
+	} else {
+		ca.closeChannel(fmt.Errorf("%w: channel %s closed by the server", ErrClosed, ca.ch.topic))
 	}
 }
 
@@ -649,32 +720,51 @@ func (ca *chanActor) handleReply(m *wire.Message) {
 		ca.s.nStale.Add(1)
 		return
 	}
+	ca.replied(p, m)
+}
+
+// replied gives p its reply m.
+//
+//go:noinline
+func (ca *chanActor) replied(p *push, m *wire.Message) {
 	r, err := wire.ParseReply(m)
 	if err != nil {
-		ca.s.nMalformed.Add(1)
-		if p.kind == kindUser {
-			ca.resolve(p, pushResult{err: fmt.Errorf("%w: %w", ErrProtocol, err)})
-		}
+		ca.badReply(p, err)
 		return
 	}
-	rep := Reply{Status: r.Status, Response: r.Response, Binary: r.Binary}
 	switch p.kind {
 	case kindUser:
-		res := pushResult{reply: rep}
-		if r.Status != "ok" {
-			res.err = &ReplyError{Status: r.Status, Response: r.Response}
-		}
-		ca.resolve(p, res)
+		ca.userReply(p, Reply{Status: r.Status, Response: r.Response, Binary: r.Binary})
 	case kindJoin:
-		ca.joinReply(rep)
+		ca.joinReply(Reply{Status: r.Status, Response: r.Response, Binary: r.Binary})
 	case kindLeave:
 		ca.closeChannel(ErrLeft)
 	}
 }
 
-// deliver hands msg to every subscription that wants it. It never blocks
+//go:noinline
+func (ca *chanActor) badReply(p *push, err error) {
+	ca.s.nMalformed.Add(1)
+	if p.kind == kindUser {
+		ca.resolve(p, pushResult{err: fmt.Errorf("%w: %w", ErrProtocol, err)})
+	}
+}
+
+//go:noinline
+func (ca *chanActor) userReply(p *push, rep Reply) {
+	res := pushResult{reply: rep}
+	if rep.Status != "ok" {
+		res.err = &ReplyError{Status: rep.Status, Response: rep.Response}
+	}
+	ca.resolve(p, res)
+}
+
+// deliver hands m to every subscription that wants it. It never blocks
 // unless a subscription asked for the Block policy.
-func (ca *chanActor) deliver(msg Message) {
+//
+//go:noinline
+func (ca *chanActor) deliver(m *wire.Message) {
+	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
 	for i := 0; i < len(ca.subs); i++ {
 		sub := ca.subs[i]
 		if !sub.wants(msg.Event) {
@@ -686,32 +776,43 @@ func (ca *chanActor) deliver(msg Message) {
 			continue
 		default:
 		}
-		switch sub.overflow {
-		case DropNewest:
-			ca.s.dropped(sub)
-		case DropOldest:
-			select {
-			case <-sub.c:
-			default:
-			}
-			select {
-			case sub.c <- msg:
-			default:
-			}
-			ca.s.dropped(sub)
-		case CloseWithError:
-			ca.s.dropped(sub)
-			sub.finish(ErrSlowConsumer)
-			ca.subs = removeSub(ca.subs, sub)
+		if ca.overflow(sub, &msg) {
 			i--
-		case Block:
-			select {
-			case sub.c <- msg:
-			case <-sub.quit:
-			case <-ca.ctx.Done():
-			}
 		}
 	}
+}
+
+// overflow applies sub's policy to msg, which its buffer has no room for.
+// It reports whether sub was removed.
+//
+//go:noinline
+func (ca *chanActor) overflow(sub *Subscription, msg *Message) bool {
+	switch sub.overflow {
+	case DropNewest:
+		ca.s.dropped(sub)
+	case DropOldest:
+		select {
+		case <-sub.c:
+		default:
+		}
+		select {
+		case sub.c <- *msg:
+		default:
+		}
+		ca.s.dropped(sub)
+	case CloseWithError:
+		ca.s.dropped(sub)
+		sub.finish(ErrSlowConsumer)
+		ca.subs = removeSub(ca.subs, sub)
+		return true
+	case Block:
+		select {
+		case sub.c <- *msg:
+		case <-sub.quit:
+		case <-ca.ctx.Done():
+		}
+	}
+	return false
 }
 
 func (ca *chanActor) subsChanged() {
@@ -726,59 +827,107 @@ func (ca *chanActor) subsChanged() {
 
 // ---- requests ----
 
+// handleReq dispatches a request. Each case is a call of its own, so that
+// no request's locals sit in the frame every other request's call chain
+// stacks on.
 func (ca *chanActor) handleReq(m chanMsg) {
 	switch m := m.(type) {
 	case pushReq:
 		ca.handlePush(m.p)
 	case cancelReq:
-		if !m.p.done {
-			ca.resolve(m.p, pushResult{err: context.Canceled})
-		}
+		ca.cancelPush(m.p)
 	case joinReq:
-		if ca.joinedOnce {
-			err := error(ErrAlreadyJoined)
-			if ca.final != nil {
-				err = fmt.Errorf("%w: %w", ErrAlreadyJoined, ca.final)
-			}
-			m.reply <- joinResult{err: &JoinError{Topic: ca.ch.topic, Err: err}}
-			return
-		}
-		ca.joinedOnce = true
-		ca.timeout = m.timeout
-		ca.joinWaiter = m.reply
-		ca.rejoin()
+		ca.join(m.timeout, m.reply)
 	case joinCancelReq:
-		if ca.joinWaiter != nil {
-			ca.joinWaiter = nil
-			ca.leave(ca.s.cfg.Timeout, nil)
-		}
+		ca.joinCancel()
 	case leaveReq:
-		if !ca.joinedOnce {
-			ca.joinedOnce = true // a left channel cannot join any more
-			ca.closeChannel(ErrLeft)
-			m.reply <- nil
-			return
-		}
-		ca.leave(m.timeout, m.reply)
+		ca.leaveReq(m.timeout, m.reply)
 	case subscribeReq:
-		ca.subs = append(ca.subs, m.sub)
-		ca.subsChanged()
-		m.ack <- struct{}{}
+		ca.subscribe(m.sub, m.ack)
 	case unsubscribeReq:
-		ca.subs = removeSub(ca.subs, m.sub)
-		ca.subsChanged()
-		m.sub.finish(nil)
-		m.done <- struct{}{}
+		ca.unsubscribe(m.sub, m.done)
 	case supersedeReq:
-		if ca.state == ChannelJoined || ca.state == ChannelJoining || ca.state == ChannelErrored {
-			ca.leave(ca.timeout, nil)
-		}
-		close(m.done)
+		ca.supersede(m.done)
 	case chanDebugReq:
-		m.reply <- debugInfo{pending: len(ca.pending), deadlines: len(ca.dls), buffered: len(ca.buf)}
+		ca.debug(m.reply)
 	case chanFuncReq:
 		m.f(ca)
 	}
+}
+
+//go:noinline
+func (ca *chanActor) debug(reply chan debugInfo) {
+	reply <- debugInfo{pending: len(ca.pending), deadlines: len(ca.dls), buffered: len(ca.buf)}
+}
+
+//go:noinline
+func (ca *chanActor) cancelPush(p *push) {
+	if !p.done {
+		ca.resolve(p, pushResult{err: context.Canceled})
+	}
+}
+
+//go:noinline
+func (ca *chanActor) join(timeout time.Duration, reply chan joinResult) {
+	if ca.joinedOnce {
+		ca.alreadyJoined(reply)
+		return
+	}
+	ca.joinedOnce = true
+	ca.timeout = timeout
+	ca.joinWaiter = reply
+	ca.rejoin()
+}
+
+//go:noinline
+func (ca *chanActor) alreadyJoined(reply chan joinResult) {
+	err := error(ErrAlreadyJoined)
+	if ca.final != nil {
+		err = fmt.Errorf("%w: %w", ErrAlreadyJoined, ca.final)
+	}
+	reply <- joinResult{err: &JoinError{Topic: ca.ch.topic, Err: err}}
+}
+
+//go:noinline
+func (ca *chanActor) joinCancel() {
+	if ca.joinWaiter != nil {
+		ca.joinWaiter = nil
+		ca.leave(ca.s.cfg.Timeout, nil)
+	}
+}
+
+//go:noinline
+func (ca *chanActor) leaveReq(timeout time.Duration, reply chan error) {
+	if !ca.joinedOnce {
+		ca.joinedOnce = true // a left channel cannot join any more
+		ca.closeChannel(ErrLeft)
+		reply <- nil
+		return
+	}
+	ca.leave(timeout, reply)
+}
+
+//go:noinline
+func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
+	ca.subs = append(ca.subs, sub)
+	ca.subsChanged()
+	ack <- struct{}{}
+}
+
+//go:noinline
+func (ca *chanActor) unsubscribe(sub *Subscription, done chan struct{}) {
+	ca.subs = removeSub(ca.subs, sub)
+	ca.subsChanged()
+	sub.finish(nil)
+	done <- struct{}{}
+}
+
+//go:noinline
+func (ca *chanActor) supersede(done chan struct{}) {
+	if ca.state == ChannelJoined || ca.state == ChannelJoining || ca.state == ChannelErrored {
+		ca.leave(ca.timeout, nil)
+	}
+	close(done)
 }
 
 func (ca *chanActor) handlePush(p *push) {
@@ -821,36 +970,51 @@ func (ca *chanActor) sendPush(p *push) {
 }
 
 func (ca *chanActor) writePush(p *push) error {
-	m := wire.Message{Ref: wire.NewRef(p.ref), Topic: ca.ch.topic, Event: p.event, Payload: p.payload, Binary: p.binary}
-	if p.joinRef != "" {
-		m.JoinRef = wire.NewRef(p.joinRef)
-	}
-	if m.Payload == nil {
-		m.Payload = emptyObject
-	}
-	return ca.write(&m)
+	return ca.send(p.joinRef, p.ref, p.event, p.payload, p.binary)
 }
 
-// write queues a frame for the connection the channel knows of, through
-// the socket's writer. It waits when the writer is behind (bounded by
-// WriteTimeout, after which the writer drops the connection) and gives up
-// when the connection or the socket stops.
-func (ca *chanActor) write(m *wire.Message) error {
+// send encodes a frame of the channel (joinRef "" sends null; a nil
+// payload sends {}) and queues it for the connection the channel knows of.
+// The frame's buffer is sized beforehand, so that the encoder, deepest in
+// the actor's calls, never has to grow it.
+//
+//go:noinline
+func (ca *chanActor) send(joinRef, ref, event string, payload []byte, binary bool) error {
 	h := ca.view.h
 	if h == nil {
 		return ErrDisconnected
 	}
-	data, op, err := ca.s.ser.EncodeClient(nil, m)
+	m := wire.Message{Ref: wire.NewRef(ref), Topic: ca.ch.topic, Event: event, Payload: payload, Binary: binary}
+	if joinRef != "" {
+		m.JoinRef = wire.NewRef(joinRef)
+	}
+	if m.Payload == nil {
+		m.Payload = emptyObject
+	}
+	// Both encodings take less than this unless topic or event need
+	// escapes, and then the encoder grows the buffer itself.
+	buf := make([]byte, 0, len(m.Payload)+len(m.Topic)+len(event)+len(joinRef)+len(ref)+32)
+	data, op, err := ca.s.ser.EncodeClient(buf, &m)
 	if err != nil {
 		return err
 	}
+	return ca.out(h, outFrame{op: op, data: data})
+}
+
+// out queues a frame for connection h through the socket's writer. It
+// waits when the writer is behind (bounded by WriteTimeout, after which the
+// writer drops the connection) and gives up when the connection or the
+// socket stops.
+//
+//go:noinline
+func (ca *chanActor) out(h *connHandle, f outFrame) error {
 	select {
-	case h.out <- outFrame{op: op, data: data}:
+	case h.out <- f:
 		return nil
 	default:
 	}
 	select {
-	case h.out <- outFrame{op: op, data: data}:
+	case h.out <- f:
 		return nil
 	case <-h.wdone:
 		return ErrDisconnected
@@ -928,7 +1092,7 @@ func (ca *chanActor) rejoin() {
 	ca.setState(ChannelJoining)
 	data, err := ca.joinParams()
 	if err != nil {
-		ca.closeChannel(&JoinError{Topic: ca.ch.topic, Err: err})
+		ca.joinFailed(err)
 		return
 	}
 	p.payload = data
@@ -946,12 +1110,16 @@ func (ca *chanActor) rejoin() {
 	}
 	p.ref = ref
 	ca.joinRef = ref
-	m := wire.Message{JoinRef: wire.NewRef(ref), Ref: wire.NewRef(ref), Topic: ca.ch.topic, Event: p.event, Payload: p.payload}
-	if err := ca.write(&m); err != nil {
+	if err := ca.send(ref, ref, p.event, p.payload, false); err != nil {
 		return // the connection is going; the channel errors when it hears
 	}
 	p.joinRef = ref
 	p.sent = true
+}
+
+//go:noinline
+func (ca *chanActor) joinFailed(err error) {
+	ca.closeChannel(&JoinError{Topic: ca.ch.topic, Err: err})
 }
 
 // claim makes this channel the socket's route for its topic, with
@@ -970,16 +1138,23 @@ func (ca *chanActor) claim(joinRef string) bool {
 		return false
 	}
 	if r.prev != nil {
-		done := make(chan struct{})
-		if r.prev.mb.Tell(ca.ctx, supersedeReq{done: done}) == nil {
-			select {
-			case <-done:
-			case <-r.prev.done:
-			case <-ca.ctx.Done():
-			}
-		}
+		ca.supersedes(r.prev)
 	}
 	return true
+}
+
+// supersedes makes prev, which held the topic before, leave first.
+//
+//go:noinline
+func (ca *chanActor) supersedes(prev *chanActor) {
+	done := make(chan struct{})
+	if prev.mb.Tell(ca.ctx, supersedeReq{done: done}) == nil {
+		select {
+		case <-done:
+		case <-prev.done:
+		case <-ca.ctx.Done():
+		}
+	}
 }
 
 func (ca *chanActor) joinParams() ([]byte, error) {
@@ -1014,18 +1189,28 @@ func (ca *chanActor) dropJoinPush() {
 func (ca *chanActor) joinReply(r Reply) {
 	ca.dropJoinPush()
 	if r.Status == "ok" {
-		ca.setState(ChannelJoined)
-		ca.rejoinBoReset()
-		ca.dls.cancel(&ca.rejoinDL)
-		ca.s.emit(Joined{Topic: ca.ch.topic, JoinRef: ca.joinRef})
-		ca.firstOutcome(joinResult{resp: r.Response})
-		buf := ca.buf
-		ca.buf = nil
-		for _, bp := range buf {
-			ca.sendPush(bp)
-		}
+		ca.joined(r.Response)
 		return
 	}
+	ca.joinRefused(r)
+}
+
+//go:noinline
+func (ca *chanActor) joined(resp json.RawMessage) {
+	ca.setState(ChannelJoined)
+	ca.rejoinBoReset()
+	ca.dls.cancel(&ca.rejoinDL)
+	ca.s.emit(Joined{Topic: ca.ch.topic, JoinRef: ca.joinRef})
+	ca.firstOutcome(joinResult{resp: resp})
+	buf := ca.buf
+	ca.buf = nil
+	for _, bp := range buf {
+		ca.sendPush(bp)
+	}
+}
+
+//go:noinline
+func (ca *chanActor) joinRefused(r Reply) {
 	rerr := &ReplyError{Status: r.Status, Response: r.Response}
 	if !ca.firstDone {
 		// §6: the first join refused ends the channel; no retry loop.
@@ -1060,8 +1245,7 @@ func (ca *chanActor) joinTimeout(p *push) {
 	ca.dropJoinPush()
 	if p.sent && ca.view.h != nil {
 		// phoenix.js: tell the server to drop the join that may still come.
-		m := wire.Message{JoinRef: wire.NewRef(ca.joinRef), Ref: wire.NewRef(ca.nextRef()), Topic: ca.ch.topic, Event: wire.EventLeave, Payload: emptyObject}
-		_ = ca.write(&m)
+		_ = ca.send(ca.joinRef, ca.nextRef(), wire.EventLeave, emptyObject, false)
 	}
 	ca.setState(ChannelErrored)
 	ca.failSession(ErrDisconnected)
