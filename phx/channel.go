@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/phxgo/phxgo/actor"
@@ -374,6 +375,7 @@ const chanInbox = 1024
 // and mb, done, in (shared by construction).
 type chanActor struct {
 	s    *Socket
+	g    *actor.Group // the socket's, which runs the actor's goroutine
 	ch   *Channel
 	ctx  context.Context
 	mb   chanBox
@@ -413,8 +415,8 @@ type chanActor struct {
 
 var noConn = &connState{}
 
-func newChanActor(s *Socket, ch *Channel) *chanActor {
-	ca := &chanActor{s: s, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
+func newChanActor(s *Socket, ch *Channel, g *actor.Group) *chanActor {
+	ca := &chanActor{s: s, g: g, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
 	ca.mb = chanBox{actor.NewQueueSharing[chanMsg](chanMailbox, ca.in)}
 	ca.rejoinDL.ca, ca.rejoinDL.idx = ca, -1
 	return ca
@@ -432,24 +434,61 @@ func (ca *chanActor) joinEnded() error {
 // good, when it retires idle, or when the socket cancels ctx (the cause is
 // the error the channel closes with).
 //
-// An idle joined channel is parked here for most of its life, on its
-// wake token and ctx alone. The wait is in a frame of its own and each
-// request's work in a call of its own, not all inlined into one frame:
-// Go grows a goroutine's stack when a call chain comes within about 900
-// bytes of its end, and a stack that grew never shrinks back while parked
-// in a select (it would have to use less than a quarter of it).
+// An idle joined channel is parked here for most of its life, on its wake
+// token and ctx alone, and its goroutine's stack is most of what it costs.
+// A stack grows (doubles) when a call chain comes within about 900 bytes
+// of its end, and joining alone goes deeper than the 2 KiB a goroutine
+// starts with (encoding, JSON params, waiting on the socket); Go never
+// shrinks it back while the goroutine waits in a select, since it would
+// have to use less than a quarter of it. So when the work just done has
+// grown the stack and no deadline is pending, the actor goes on in a fresh
+// goroutine of the socket's group and this one ends: still one goroutine
+// per channel, owned by the socket, and idle channels keep small stacks.
 func (ca *chanActor) Run(ctx context.Context) error {
-	ca.ctx = ctx
-	defer ca.exit()
-	ca.pump() // the connection state, before any request
+	if ca.ctx == nil {
+		ca.ctx = ctx
+		ca.pump() // the connection state, before any request
+	}
+	var mark byte
+	base := stackAddr(&mark)
 	for ca.final == nil {
+		if stackAddr(&mark) != base && len(ca.dls) == 0 {
+			ca.g.Spawn(ctx, ca) // a fresh stack; see above
+			return nil
+		}
 		ca.park()
-		if !ca.step() {
+		// Control before data: the socket's stop, the connection state
+		// and the frames read (pump), due deadlines, then requests.
+		if ctx.Err() != nil {
+			ca.stop()
 			break
 		}
+		ca.pump()
+		if len(ca.dls) > 0 && ca.final == nil {
+			ca.fireDue()
+		}
+		// Requests left unhandled when the channel closes stay so: their
+		// callers see done and the channel's final error.
+		reqs := ca.mb.q.Drain(nil)
+		for i := 0; i < len(reqs) && ca.final == nil; i++ {
+			ca.handleReq(reqs[i])
+			if ca.idle() && ca.retire() {
+				ca.exit()
+				return nil
+			}
+		}
+		if ca.idle() && ca.retire() {
+			break
+		}
+		ca.armTimer()
 	}
+	ca.exit()
 	return nil
 }
+
+// stackAddr is where p, a local of the caller, is: it changes when the
+// goroutine's stack is copied to a larger (or smaller) one.
+func stackAddr(p *byte) uintptr { return uintptr(unsafe.Pointer(p)) }
 
 // park waits for a wake token (requests, frames, a new connection state),
 // the socket's stop, or the channel's timer when it is armed.
@@ -468,43 +507,12 @@ func (ca *chanActor) park() {
 	}
 }
 
-// step handles everything that may have woken the actor, control before
-// data: the socket's stop, then the connection state and the frames read
-// (pump), due deadlines, then requests. It reports whether the actor goes
-// on.
+// stop closes the channel as the socket stops.
 //
 //go:noinline
-func (ca *chanActor) step() bool {
-	if ca.ctx.Err() != nil {
-		ca.stopping = true
-		ca.closeChannel(context.Cause(ca.ctx))
-		return false
-	}
-	ca.pump()
-	if len(ca.dls) > 0 && ca.final == nil {
-		ca.fireDue()
-	}
-	if ca.final == nil && ca.mb.q.Len() > 0 {
-		// Requests left unhandled when the channel closes stay so: their
-		// callers see done and the channel's final error.
-		for _, m := range ca.mb.q.Drain(nil) {
-			if ca.final != nil {
-				break
-			}
-			ca.handleReq(m)
-			if ca.idle() && ca.retire() {
-				return false
-			}
-		}
-	}
-	if ca.final != nil {
-		return false
-	}
-	if ca.idle() && ca.retire() {
-		return false
-	}
-	ca.armTimer()
-	return true
+func (ca *chanActor) stop() {
+	ca.stopping = true
+	ca.closeChannel(context.Cause(ca.ctx))
 }
 
 // idle: never joined and no subscription, the actor need not run.

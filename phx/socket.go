@@ -1144,7 +1144,7 @@ func (a *sockActor) handleMsg(m sockMsg) {
 	case startMsg:
 		ca := m.ch.a.Load()
 		if ca == nil {
-			ca = newChanActor(a.s, m.ch)
+			ca = newChanActor(a.s, m.ch, &a.g)
 			m.ch.a.Store(ca)
 			a.chans[ca] = struct{}{}
 			a.g.Spawn(a.chCtx, ca)
