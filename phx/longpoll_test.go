@@ -1,0 +1,588 @@
+package phx_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/phxtest"
+	"github.com/phxgo/phxgo/wire"
+)
+
+// Long-poll and fallback transports against phxtest over loopback HTTP.
+
+// lpServer serves phxtest's demo application behind a handler that can
+// break the WebSocket endpoint, and counts the requests of each transport.
+type lpServer struct {
+	*phxtest.Server
+	url        string // ws://127.0.0.1:PORT/socket
+	ws, lp     atomic.Int64
+	gets       chan struct{} // a signal per long-poll GET, dropped when full
+	mu         sync.Mutex
+	authTokens []string // X-Phoenix-AuthToken of every long-poll request
+}
+
+// wsMode says what the WebSocket endpoint does.
+type wsMode int
+
+const (
+	wsServe     wsMode = iota // phxtest answers
+	wsNotFound                // 404, no upgrade
+	wsHang                    // never answers
+	wsBlackhole               // upgrades, then passes no frame
+)
+
+func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
+	t.Helper()
+	srv := phxtest.New(cfg)
+	s := &lpServer{Server: srv, gets: make(chan struct{}, 64)}
+	up := websocket.Upgrader{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/socket/", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/longpoll"):
+			s.lp.Add(1)
+			s.mu.Lock()
+			s.authTokens = append(s.authTokens, r.Header.Get("X-Phoenix-AuthToken"))
+			s.mu.Unlock()
+			if r.Method == http.MethodGet {
+				select {
+				case s.gets <- struct{}{}:
+				default:
+				}
+			}
+		case strings.HasSuffix(r.URL.Path, "/websocket"):
+			s.ws.Add(1)
+			switch mode {
+			case wsNotFound:
+				http.NotFound(w, r)
+				return
+			case wsHang:
+				<-r.Context().Done()
+				return
+			case wsBlackhole:
+				c, err := up.Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}
+		}
+		srv.ServeHTTP(w, r)
+	})
+	hts := httptest.NewServer(mux)
+	t.Cleanup(hts.Close)
+	t.Cleanup(srv.Close) // before hts.Close: it ends the sessions that hold polls
+	s.url = "ws://" + hts.Listener.Addr().String() + "/socket"
+	return s
+}
+
+func lpDial(t *testing.T, s *lpServer, cfg *phx.Config) *phx.Socket {
+	t.Helper()
+	if cfg == nil {
+		cfg = &phx.Config{}
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = &phx.LongPoll{Timeout: 5 * time.Second}
+	}
+	sock, err := phx.Connect(context.Background(), s.url, fast(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	return sock
+}
+
+func onlyTransport(t *testing.T, ctx context.Context, s *lpServer, want string) {
+	t.Helper()
+	c, err := s.WaitConn(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Transport() != want {
+		t.Fatalf("transport %s, want %s", c.Transport(), want)
+	}
+}
+
+func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	sock := lpDial(t, s, &phx.Config{Params: url.Values{"user": {"ann"}}})
+	onlyTransport(t, ctx, s, "longpoll")
+	if s.ws.Load() != 0 {
+		t.Fatal("the long-poll transport touched the WebSocket endpoint")
+	}
+
+	ch := sock.Channel("room:lp", map[string]string{"device": "lp"})
+	state := ch.Subscribe("presence_state")
+	defer state.Close()
+	msgs := ch.Subscribe("n")
+	defer msgs.Close()
+	resp, err := ch.Join(ctx)
+	if err != nil || !bytes.Contains(resp, []byte(`"device":"lp"`)) {
+		t.Fatalf("join = %s, %v", resp, err)
+	}
+	select {
+	case m := <-state.C():
+		if !bytes.Contains(m.Payload, []byte(`"ann":{"metas":[{`)) {
+			t.Fatalf("presence_state %s", m.Payload)
+		}
+	case <-ctx.Done():
+		t.Fatal("no presence_state")
+	}
+
+	r, err := ch.Push(ctx, "echo", map[string]int{"n": 1})
+	if err != nil || r.Status != "ok" || string(r.Response) != `{"n":1}` {
+		t.Fatalf("echo = %+v, %v", r, err)
+	}
+	// One message a line: a payload spread over lines is compacted.
+	r, err = ch.Push(ctx, "echo", json.RawMessage("{\n  \"a\": [1,\r\n 2]\n}"))
+	if err != nil || string(r.Response) != `{"a":[1,2]}` {
+		t.Fatalf("multi-line echo = %+v, %v", r, err)
+	}
+	_, err = ch.Push(ctx, "error", nil)
+	if re, ok := phx.AsReplyError(err); !ok || string(re.Response) != `{"reason":"nope"}` {
+		t.Fatalf("error = %v", err)
+	}
+	// Binary: sent as a base64 line, answered raw (these bytes are UTF-8).
+	r, err = ch.Push(ctx, "echo", []byte("bin\x01"))
+	if err != nil || !r.Binary || string(r.Response) != "bin\x01" {
+		t.Fatalf("binary echo = %+v, %v", r, err)
+	}
+	if _, err := sock.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Broadcasts arrive in order, many per poll.
+	const n = 50
+	for i := range n {
+		if err := s.Broadcast("room:lp", "n", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		select {
+		case m := <-msgs.C():
+			if want := fmt.Sprintf(`{"i":%d}`, i); string(m.Payload) != want {
+				t.Fatalf("broadcast %d: %s", i, m.Payload)
+			}
+		case <-ctx.Done():
+			t.Fatalf("broadcast %d missing", i)
+		}
+	}
+
+	// Concurrent pushes share POSTs and all get their replies.
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := ch.Push(ctx, "echo", map[string]int{"k": i})
+			if err == nil && string(r.Response) != fmt.Sprintf(`{"k":%d}`, i) {
+				err = fmt.Errorf("reply %s to %d", r.Response, i)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, err = sock.Channel("room:secret", nil).Join(ctx)
+	if re, ok := phx.AsReplyError(err); !ok || string(re.Response) != `{"reason":"unauthorized"}` {
+		t.Fatalf("refused join = %v", err)
+	}
+	if err := ch.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLongPollVsn1(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	sock := lpDial(t, s, &phx.Config{Vsn: "1.0.0"})
+	ch := sock.Channel("room:v1", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ch.Push(ctx, "echo", map[string]int{"v": 1})
+	if err != nil || string(r.Response) != `{"v":1}` {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if c, _ := s.WaitConn(ctx, 1); c.Vsn() != "1.0.0" {
+		t.Fatal(c.Vsn())
+	}
+}
+
+// Empty poll windows (204) are followed by the next poll; the session
+// stays usable.
+func TestLongPollEmptyWindows(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := phxtest.DemoConfig()
+	cfg.LongPollWindow = 10 * time.Millisecond
+	s := newLPServer(t, cfg, wsServe)
+	sock := lpDial(t, s, nil)
+	ch := sock.Channel("room:idle", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 { // several empty windows, whatever was left from the join
+		select {
+		case <-s.gets:
+		case <-ctx.Done():
+			t.Fatal("polling stopped")
+		}
+	}
+	if _, err := ch.Push(ctx, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Accepted != 1 {
+		t.Fatalf("sessions %+v", st)
+	}
+}
+
+// A session the server ends (disconnect, restart, drop) makes the socket
+// reconnect with a new session and rejoin its channels.
+func TestLongPollSessionEndReconnects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		end  func(s *lpServer, c *phxtest.Conn) error
+		code int
+	}{
+		{"disconnect", func(s *lpServer, _ *phxtest.Conn) error {
+			if s.Disconnect("user_socket:lp") != 1 {
+				return errors.New("no socket disconnected")
+			}
+			return nil
+		}, 3410},
+		{"drop", func(_ *lpServer, c *phxtest.Conn) error { c.Drop(); return nil }, 3410},
+		{"restart", func(s *lpServer, _ *phxtest.Conn) error { return s.Restart() }, 3410},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			var s *lpServer
+			if tc.name == "restart" {
+				// Restart needs phxtest's own listener.
+				srv := phxtest.NewServer(t, phxtest.DemoConfig())
+				s = &lpServer{Server: srv, url: srv.URL(), gets: make(chan struct{}, 64)}
+			} else {
+				s = newLPServer(t, phxtest.DemoConfig(), wsServe)
+			}
+			sock := lpDial(t, s, &phx.Config{Params: url.Values{"user": {"lp"}}})
+			ch := sock.Channel("room:again", nil)
+			msgs := ch.Subscribe("new_msg")
+			defer msgs.Close()
+			if _, err := ch.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:again" })
+			c, err := s.WaitJoined(ctx, "room:again")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.end(s, c); err != nil {
+				t.Fatal(err)
+			}
+			d := waitStatus[phx.Disconnected](t, ctx, sock, nil)
+			// A restart may also surface as a failed request (1006).
+			if !d.Reconnect || (d.Code != tc.code && !(tc.name == "restart" && d.Code == 1006)) {
+				t.Fatalf("%+v", d)
+			}
+			waitStatus[phx.Connected](t, ctx, sock, nil)
+			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:again" })
+			if _, err := ch.Push(ctx, "new_msg", map[string]int{"after": 1}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-msgs.C():
+				if string(m.Payload) != `{"after":1}` {
+					t.Fatal(m)
+				}
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			}
+			if c2, _ := s.WaitJoined(ctx, "room:again"); c2 == c || c2.Transport() != "longpoll" {
+				t.Fatal("rejoined on the old session")
+			}
+		})
+	}
+}
+
+func TestLongPollRefused(t *testing.T) {
+	t.Parallel()
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	for _, tc := range []struct {
+		name  string
+		setup func()
+		cfg   phx.Config
+	}{
+		{"connect hook", func() {}, phx.Config{Params: url.Values{"token": {"bad"}}}},
+		{"refuse next", func() { s.RefuseNext(1) }, phx.Config{}},
+	} {
+		tc.setup()
+		tc.cfg.Transport = &phx.LongPoll{}
+		_, err := phx.Connect(context.Background(), s.url, &tc.cfg)
+		var de *phx.DialError
+		if !errors.As(err, &de) || de.Status != 403 || !de.Unauthorized() {
+			t.Fatalf("%s: Connect = %v", tc.name, err)
+		}
+	}
+	// A server without a long-poll route: the HTTP status.
+	hts := httptest.NewServer(http.NotFoundHandler())
+	defer hts.Close()
+	_, err := phx.Connect(context.Background(), "ws://"+hts.Listener.Addr().String()+"/socket", &phx.Config{Transport: &phx.LongPoll{}})
+	var de *phx.DialError
+	if !errors.As(err, &de) || de.Status != 404 {
+		t.Fatalf("no route: Connect = %v", err)
+	}
+}
+
+// The session token replaces a connect parameter called token after the
+// session opened, and an auth token goes in X-Phoenix-AuthToken.
+func TestLongPollTokens(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := phxtest.DemoConfig()
+	var mu sync.Mutex
+	var infos []phxtest.ConnectInfo
+	cfg.Connect = func(info phxtest.ConnectInfo) (phxtest.Socket, error) {
+		mu.Lock()
+		infos = append(infos, info)
+		mu.Unlock()
+		return phxtest.DemoConnect(info)
+	}
+	s := newLPServer(t, cfg, wsServe)
+	sock := lpDial(t, s, &phx.Config{AuthToken: "s3cr3t?", Params: url.Values{"token": {"mine"}}})
+	if _, err := sock.Channel("room:tok", nil).Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(infos) != 1 || infos[0].AuthToken != "s3cr3t?" || infos[0].Params.Get("token") != "mine" || infos[0].Transport != "longpoll" {
+		t.Fatalf("connect infos %+v", infos)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tok := range s.authTokens {
+		if tok != "s3cr3t?" {
+			t.Fatalf("X-Phoenix-AuthToken %q", s.authTokens)
+		}
+	}
+}
+
+// Close aborts the poll in flight (the server would hold it for its whole
+// window) and returns once the connection's goroutines have stopped.
+func TestLongPollCloseAbortsPoll(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := phxtest.DemoConfig()
+	cfg.LongPollWindow = time.Minute
+	s := newLPServer(t, cfg, wsServe)
+	c, err := (&phx.LongPoll{}).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(wire.Text, []byte(`[null,"1","phoenix","heartbeat",{}]`), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	op, b, err := c.ReadMessage()
+	if err != nil || op != wire.Text || !bytes.Contains(b, []byte(`"phx_reply"`)) {
+		t.Fatalf("read %d %s %v", op, b, err)
+	}
+	for range 3 { // the opening GET, the poll that got the reply, the next one
+		<-s.gets
+	}
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Close took %v", el)
+	}
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Fatal("read after Close")
+	}
+	if err := c.WriteMessage(wire.Text, []byte(`[]`), time.Now().Add(time.Second)); err == nil {
+		t.Fatal("write after Close")
+	}
+	_ = c.Close() // idempotent
+}
+
+// A dial bounded by a context that ends afterwards leaves the connection
+// running: the connection has its own life.
+func TestLongPollOutlivesDialContext(t *testing.T) {
+	t.Parallel()
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	dctx, cancel := context.WithCancel(context.Background())
+	c, err := (&phx.LongPoll{}).Dial(dctx, s.url+"/websocket?vsn=2.0.0", nil)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(wire.Text, []byte(`[null,"7","phoenix","heartbeat",{}]`), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := c.ReadMessage(); err != nil || !bytes.Contains(b, []byte(`"7"`)) {
+		t.Fatalf("read %s %v", b, err)
+	}
+}
+
+// The session's end is read after the messages polled before it, as a
+// *CloseError.
+func TestLongPollSessionGoneError(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	c, err := (&phx.LongPoll{}).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := s.WaitConn(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SendRaw(wire.Text, []byte(`[null,null,"t","last",{}]`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := c.ReadMessage(); err != nil || !bytes.Contains(b, []byte(`"last"`)) {
+		t.Fatalf("read %s %v", b, err)
+	}
+	sc.Drop()
+	_, _, err = c.ReadMessage()
+	var ce *phx.CloseError
+	if !errors.As(err, &ce) || ce.Code != 3410 || ce.Reason != "session_gone" {
+		t.Fatalf("read after the session ended: %v", err)
+	}
+	if err := c.WriteMessage(wire.Text, []byte(`[]`), time.Now().Add(time.Second)); phx.CloseCode(err) != 3410 {
+		t.Fatalf("write after the session ended: %v", err)
+	}
+}
+
+func TestFallback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mode wsMode
+		want string
+	}{
+		{"websocket works", wsServe, "websocket"},
+		{"websocket 404", wsNotFound, "longpoll"},
+		{"websocket hangs", wsHang, "longpoll"},
+		{"websocket passes no frames", wsBlackhole, "longpoll"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			s := newLPServer(t, phxtest.DemoConfig(), tc.mode)
+			tr := phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
+			sock := lpDial(t, s, &phx.Config{Transport: tr, Params: url.Values{"user": {"fb"}}})
+			onlyTransport(t, ctx, s, tc.want)
+			ch := sock.Channel("room:fb", nil)
+			if _, err := ch.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := ch.Push(ctx, "echo", map[string]int{"x": 1}); err != nil || string(r.Response) != `{"x":1}` {
+				t.Fatalf("echo = %+v, %v", r, err)
+			}
+			if tc.want == "websocket" {
+				if s.lp.Load() != 0 {
+					t.Fatal("fell back from a working WebSocket")
+				}
+				// The check's heartbeat reply stays inside the transport.
+				if st := sock.Stats(); st.Unrouted != 0 {
+					t.Fatalf("%+v", st)
+				}
+				return
+			}
+			// A reconnect stays on long-poll: no new WebSocket attempt.
+			wsBefore := s.ws.Load()
+			if s.Disconnect("user_socket:fb") != 1 {
+				t.Fatal("no socket disconnected")
+			}
+			waitStatus[phx.Disconnected](t, ctx, sock, nil)
+			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:fb" })
+			if _, err := ch.Push(ctx, "echo", nil); err != nil {
+				t.Fatal(err)
+			}
+			if s.ws.Load() != wsBefore {
+				t.Fatal("a reconnect tried the WebSocket again")
+			}
+			for _, c := range s.Conns() {
+				if c.Transport() != "longpoll" {
+					t.Fatal(c.Transport())
+				}
+			}
+		})
+	}
+}
+
+// A refused upgrade is the server's answer, not a broken network: no
+// fallback.
+func TestFallbackNotFromRefusal(t *testing.T) {
+	t.Parallel()
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	s.RefuseNext(1)
+	tr := phx.Fallback(nil, nil, time.Second)
+	_, err := phx.Connect(context.Background(), s.url, &phx.Config{Transport: tr})
+	var de *phx.DialError
+	if !errors.As(err, &de) || de.Status != 403 {
+		t.Fatalf("Connect = %v", err)
+	}
+	if s.lp.Load() != 0 {
+		t.Fatal("fell back from a 403")
+	}
+	// The long-poll's own refusal is a 403 too.
+	s2 := newLPServer(t, phxtest.DemoConfig(), wsNotFound)
+	_, err = phx.Connect(context.Background(), s2.url, &phx.Config{Transport: phx.Fallback(nil, nil, time.Second), Params: url.Values{"token": {"bad"}}})
+	if !errors.As(err, &de) || de.Status != 403 || s2.lp.Load() != 1 {
+		t.Fatalf("Connect = %v after %d long-poll requests", err, s2.lp.Load())
+	}
+}
+
+// The dial's context bounds the fallback too.
+func TestFallbackContext(t *testing.T) {
+	t.Parallel()
+	s := newLPServer(t, phxtest.DemoConfig(), wsHang)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := phx.Fallback(nil, nil, time.Minute).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+		done <- err
+	}()
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("dial succeeded")
+	}
+	if s.lp.Load() != 0 {
+		t.Fatal("fell back after ctx ended")
+	}
+}
