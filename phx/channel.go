@@ -398,11 +398,18 @@ type chanActor struct {
 	joinRef    string
 	joinPush   *push
 	joinWaiter chan joinResult
-	leavePush  *push
-	leaveWait  []chan error
-	buf        []*push          // waiting for the join
-	pending    map[string]*push // sent pushes of this join session, by ref
 	subs       []*Subscription
+	b          *chanBusy // nil while the channel has nothing in flight
+}
+
+// chanBusy is the part of a channel actor's state that only a channel
+// with something in flight needs: pushes, deadlines and their timer, a
+// leave, a rejoin schedule. An idle joined channel keeps none of it.
+type chanBusy struct {
+	leavePush *push
+	leaveWait []chan error
+	buf       []*push          // waiting for the join
+	pending   map[string]*push // sent pushes of this join session, by ref
 
 	rejoinBo      backoff.BackOff
 	rejoinAttempt int
@@ -413,12 +420,74 @@ type chanActor struct {
 	timerAt time.Time
 }
 
+// busy returns the channel's in-flight state, made when needed.
+func (ca *chanActor) busy() *chanBusy {
+	if ca.b == nil {
+		ca.b = &chanBusy{}
+		ca.b.rejoinDL.ca, ca.b.rejoinDL.idx = ca, -1
+	}
+	return ca.b
+}
+
+// settle drops the in-flight state once nothing is left in it. A rejoin
+// schedule that was reset (attempt 0) starts over from a fresh backoff
+// the same way.
+func (ca *chanActor) settle() {
+	b := ca.b
+	if b != nil && len(b.dls) == 0 && b.timer == nil && len(b.pending) == 0 && len(b.buf) == 0 &&
+		b.leavePush == nil && len(b.leaveWait) == 0 && b.rejoinAttempt == 0 {
+		ca.b = nil
+	}
+}
+
+// nDeadlines is the number of deadlines scheduled.
+func (ca *chanActor) nDeadlines() int {
+	if ca.b == nil {
+		return 0
+	}
+	return len(ca.b.dls)
+}
+
+// schedule (re)arms d at t.
+func (ca *chanActor) schedule(d *deadline, t time.Time) { ca.busy().dls.schedule(d, t) }
+
+// cancel unschedules d.
+func (ca *chanActor) cancel(d *deadline) {
+	if ca.b == nil {
+		d.idx = -1
+		return
+	}
+	ca.b.dls.cancel(d)
+}
+
+// cancelRejoin unschedules the rejoin.
+func (ca *chanActor) cancelRejoin() {
+	if ca.b != nil {
+		ca.b.dls.cancel(&ca.b.rejoinDL)
+	}
+}
+
+// leavePush is the phx_leave in flight, if any.
+func (ca *chanActor) leavePush() *push {
+	if ca.b == nil {
+		return nil
+	}
+	return ca.b.leavePush
+}
+
+// sent is the push of this join session waiting for its reply with ref.
+func (ca *chanActor) sent(ref string) *push {
+	if ca.b == nil {
+		return nil
+	}
+	return ca.b.pending[ref]
+}
+
 var noConn = &connState{}
 
 func newChanActor(s *Socket, ch *Channel, g *actor.Group) *chanActor {
 	ca := &chanActor{s: s, g: g, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
 	ca.mb = chanBox{actor.NewQueueSharing[chanMsg](chanMailbox, ca.in)}
-	ca.rejoinDL.ca, ca.rejoinDL.idx = ca, -1
 	return ca
 }
 
@@ -452,7 +521,7 @@ func (ca *chanActor) Run(ctx context.Context) error {
 	var mark byte
 	base := stackAddr(&mark)
 	for ca.final == nil {
-		if stackAddr(&mark) != base && len(ca.dls) == 0 {
+		if stackAddr(&mark) != base && ca.nDeadlines() == 0 {
 			ca.g.Spawn(ctx, ca) // a fresh stack; see above
 			return nil
 		}
@@ -464,7 +533,7 @@ func (ca *chanActor) Run(ctx context.Context) error {
 			break
 		}
 		ca.pump()
-		if len(ca.dls) > 0 && ca.final == nil {
+		if ca.nDeadlines() > 0 && ca.final == nil {
 			ca.fireDue()
 		}
 		// Requests left unhandled when the channel closes stay so: their
@@ -481,6 +550,7 @@ func (ca *chanActor) Run(ctx context.Context) error {
 			break
 		}
 		ca.armTimer()
+		ca.settle()
 	}
 	ca.exit()
 	return nil
@@ -496,14 +566,14 @@ func stackAddr(p *byte) uintptr { return uintptr(unsafe.Pointer(p)) }
 //go:noinline
 func (ca *chanActor) park() {
 	var tc <-chan time.Time
-	if ca.timer != nil {
-		tc = ca.timer.C
+	if ca.b != nil && ca.b.timer != nil {
+		tc = ca.b.timer.C
 	}
 	select {
 	case <-ca.in.Ready():
 	case <-ca.ctx.Done():
 	case <-tc:
-		ca.timerAt = time.Time{}
+		ca.b.timerAt = time.Time{}
 	}
 }
 
@@ -523,7 +593,8 @@ func (ca *chanActor) idle() bool {
 //go:noinline
 func (ca *chanActor) fireDue() {
 	now := time.Now()
-	for d := ca.dls.popDue(now); d != nil; d = ca.dls.popDue(now) {
+	b := ca.b // dropped only by Run, between wakes
+	for d := b.dls.popDue(now); d != nil; d = b.dls.popDue(now) {
 		ca.fire(d)
 	}
 }
@@ -544,8 +615,8 @@ func (ca *chanActor) exit() {
 	ca.mb.q.Close()
 	ca.in.Close()
 	ca.setState(ChannelClosed)
-	if ca.timer != nil {
-		ca.timer.Stop()
+	if ca.b != nil && ca.b.timer != nil {
+		ca.b.timer.Stop()
 	}
 	if !ca.retired.Load() && ca.ctx.Err() == nil {
 		_ = ca.s.mb.Tell(ca.ctx, goneMsg{ca: ca})
@@ -553,24 +624,29 @@ func (ca *chanActor) exit() {
 }
 
 func (ca *chanActor) armTimer() {
-	if len(ca.dls) == 0 {
-		if ca.timer != nil {
+	b := ca.b
+	if b == nil {
+		return
+	}
+	if len(b.dls) == 0 {
+		b.dls = nil // its array too
+		if b.timer != nil {
 			// Idle channels keep no timer.
-			ca.timer.Stop()
-			ca.timer = nil
-			ca.timerAt = time.Time{}
+			b.timer.Stop()
+			b.timer = nil
+			b.timerAt = time.Time{}
 		}
 		return
 	}
-	at := ca.dls[0].at
-	if ca.timer == nil {
-		ca.timer = time.NewTimer(time.Until(at))
-		ca.timerAt = at
+	at := b.dls[0].at
+	if b.timer == nil {
+		b.timer = time.NewTimer(time.Until(at))
+		b.timerAt = at
 		return
 	}
-	if !at.Equal(ca.timerAt) {
-		ca.timerAt = at
-		ca.timer.Reset(time.Until(at))
+	if !at.Equal(b.timerAt) {
+		b.timerAt = at
+		b.timer.Reset(time.Until(at))
 	}
 }
 
@@ -645,7 +721,7 @@ func (ca *chanActor) sync(st *connState) {
 // the connection); a joined or joining channel errors and rejoins when the
 // socket reconnects.
 func (ca *chanActor) lost() {
-	if ca.leavePush != nil {
+	if ca.leavePush() != nil {
 		ca.closeChannel(ErrLeft)
 		return
 	}
@@ -658,7 +734,7 @@ func (ca *chanActor) lost() {
 // connection are sent too.
 func (ca *chanActor) opened() {
 	ca.rejoinBoReset()
-	ca.dls.cancel(&ca.rejoinDL)
+	ca.cancelRejoin()
 	if ca.state == ChannelErrored || (ca.state == ChannelJoining && ca.joinPush != nil && !ca.joinPush.sent) {
 		ca.rejoin()
 	}
@@ -715,10 +791,10 @@ func (ca *chanActor) handleReply(m *wire.Message) {
 	case !ok:
 	case ca.joinPush != nil && ca.joinPush.sent && ca.joinPush.ref == ref:
 		p = ca.joinPush
-	case ca.leavePush != nil && ca.leavePush.ref == ref:
-		p = ca.leavePush
+	case ca.leavePush() != nil && ca.b.leavePush.ref == ref:
+		p = ca.b.leavePush
 	default:
-		p = ca.pending[ref]
+		p = ca.sent(ref)
 	}
 	if p == nil {
 		ca.s.nUnrouted.Add(1)
@@ -865,7 +941,11 @@ func (ca *chanActor) handleReq(m chanMsg) {
 
 //go:noinline
 func (ca *chanActor) debug(reply chan debugInfo) {
-	reply <- debugInfo{pending: len(ca.pending), deadlines: len(ca.dls), buffered: len(ca.buf)}
+	var d debugInfo
+	if b := ca.b; b != nil {
+		d = debugInfo{pending: len(b.pending), deadlines: len(b.dls), buffered: len(b.buf)}
+	}
+	reply <- d
 }
 
 //go:noinline
@@ -949,16 +1029,17 @@ func (ca *chanActor) handlePush(p *push) {
 		ca.resolve(p, pushResult{err: ErrLeft})
 		return
 	}
-	ca.dls.schedule(&p.dl, p.start.Add(p.timeout))
+	b := ca.busy()
+	b.dls.schedule(&p.dl, p.start.Add(p.timeout))
 	if ca.view.h != nil && ca.state == ChannelJoined {
 		ca.sendPush(p)
 		return
 	}
-	if len(ca.buf) >= ca.s.cfg.PushBuffer {
+	if len(b.buf) >= ca.s.cfg.PushBuffer {
 		ca.resolve(p, pushResult{err: ErrPushBufferFull})
 		return
 	}
-	ca.buf = append(ca.buf, p)
+	b.buf = append(b.buf, p)
 }
 
 // sendPush sends a push in the channel's current join session; it then
@@ -971,10 +1052,11 @@ func (ca *chanActor) sendPush(p *push) {
 		return
 	}
 	p.sent = true
-	if ca.pending == nil {
-		ca.pending = make(map[string]*push)
+	b := ca.busy()
+	if b.pending == nil {
+		b.pending = make(map[string]*push)
 	}
-	ca.pending[p.ref] = p
+	b.pending[p.ref] = p
 }
 
 func (ca *chanActor) writePush(p *push) error {
@@ -1041,10 +1123,10 @@ func (ca *chanActor) nextRef() string {
 			continue
 		}
 		r := strconv.FormatUint(n, 10)
-		if _, busy := ca.pending[r]; busy {
+		if ca.sent(r) != nil {
 			continue
 		}
-		if (ca.joinPush != nil && ca.joinPush.ref == r) || (ca.leavePush != nil && ca.leavePush.ref == r) {
+		if lp := ca.leavePush(); (ca.joinPush != nil && ca.joinPush.ref == r) || (lp != nil && lp.ref == r) {
 			continue
 		}
 		return r
@@ -1059,13 +1141,18 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 		return
 	}
 	p.done = true
-	ca.dls.cancel(&p.dl)
-	if p.sent {
-		if ca.pending[p.ref] == p {
-			delete(ca.pending, p.ref)
+	ca.cancel(&p.dl)
+	if b := ca.b; b == nil {
+		// nothing of it was kept
+	} else if p.sent {
+		if b.pending[p.ref] == p {
+			delete(b.pending, p.ref)
+			if len(b.pending) == 0 {
+				b.pending = nil // a map keeps its memory when emptied
+			}
 		}
-	} else if i := slices.Index(ca.buf, p); i >= 0 {
-		ca.buf = slices.Delete(ca.buf, i, i+1)
+	} else if i := slices.Index(b.buf, p); i >= 0 {
+		b.buf = slices.Delete(b.buf, i, i+1)
 	}
 	if p.reply != nil {
 		p.reply <- r // capacity 1, sent once
@@ -1090,7 +1177,7 @@ func (ca *chanActor) rejoin() {
 	if ca.state == ChannelLeaving || ca.final != nil {
 		return
 	}
-	ca.dls.cancel(&ca.rejoinDL)
+	ca.cancelRejoin()
 	if ca.joinPush != nil {
 		ca.dropJoinPush()
 	}
@@ -1104,7 +1191,7 @@ func (ca *chanActor) rejoin() {
 		return
 	}
 	p.payload = data
-	ca.dls.schedule(&p.dl, p.start.Add(p.timeout))
+	ca.schedule(&p.dl, p.start.Add(p.timeout))
 	// The join_ref is the join's own ref, assigned only when it is sent.
 	ref := ""
 	if ca.view.h != nil {
@@ -1191,7 +1278,7 @@ func (ca *chanActor) dropJoinPush() {
 		return
 	}
 	p.done = true
-	ca.dls.cancel(&p.dl)
+	ca.cancel(&p.dl)
 }
 
 func (ca *chanActor) joinReply(r Reply) {
@@ -1207,11 +1294,13 @@ func (ca *chanActor) joinReply(r Reply) {
 func (ca *chanActor) joined(resp json.RawMessage) {
 	ca.setState(ChannelJoined)
 	ca.rejoinBoReset()
-	ca.dls.cancel(&ca.rejoinDL)
+	ca.cancelRejoin()
 	ca.s.emit(Joined{Topic: ca.ch.topic, JoinRef: ca.joinRef})
 	ca.firstOutcome(joinResult{resp: resp})
-	buf := ca.buf
-	ca.buf = nil
+	var buf []*push
+	if ca.b != nil {
+		buf, ca.b.buf = ca.b.buf, nil
+	}
 	for _, bp := range buf {
 		ca.sendPush(bp)
 	}
@@ -1267,30 +1356,36 @@ func (ca *chanActor) scheduleRejoin(reason error) {
 	if ca.view.h == nil {
 		return
 	}
-	if ca.rejoinBo == nil {
-		ca.rejoinBo = ca.s.cfg.Rejoin()
+	b := ca.busy()
+	if b.rejoinBo == nil {
+		b.rejoinBo = ca.s.cfg.Rejoin()
 	}
-	d := ca.rejoinBo.NextBackOff()
+	d := b.rejoinBo.NextBackOff()
 	if d == backoff.Stop {
 		ca.closeChannel(fmt.Errorf("phx: rejoin backoff gave up: %w", reason))
 		return
 	}
-	ca.rejoinAttempt++
-	ca.dls.schedule(&ca.rejoinDL, time.Now().Add(d))
-	ca.s.emit(Rejoining{Topic: ca.ch.topic, Attempt: ca.rejoinAttempt, Delay: d, Err: reason})
+	b.rejoinAttempt++
+	b.dls.schedule(&b.rejoinDL, time.Now().Add(d))
+	ca.s.emit(Rejoining{Topic: ca.ch.topic, Attempt: b.rejoinAttempt, Delay: d, Err: reason})
 }
 
 func (ca *chanActor) rejoinBoReset() {
-	if ca.rejoinBo != nil {
-		ca.rejoinBo.Reset()
+	if b := ca.b; b != nil {
+		if b.rejoinBo != nil {
+			b.rejoinBo.Reset()
+		}
+		b.rejoinAttempt = 0
 	}
-	ca.rejoinAttempt = 0
 }
 
 // failSession resolves the pushes sent in the ending join session: their
 // replies cannot come any more.
 func (ca *chanActor) failSession(err error) {
-	for _, p := range ca.pending {
+	if ca.b == nil {
+		return
+	}
+	for _, p := range ca.b.pending {
 		ca.resolve(p, pushResult{err: err})
 	}
 }
@@ -1308,7 +1403,7 @@ func (ca *chanActor) chanErrored(reason error, server bool) {
 	if server {
 		ca.scheduleRejoin(reason)
 	} else {
-		ca.dls.cancel(&ca.rejoinDL)
+		ca.cancelRejoin()
 		ca.rejoinBoReset()
 	}
 	if hadJoin {
@@ -1326,13 +1421,14 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 		return
 	}
 	if reply != nil {
-		ca.leaveWait = append(ca.leaveWait, reply)
+		b := ca.busy()
+		b.leaveWait = append(b.leaveWait, reply)
 	}
 	if ca.state == ChannelLeaving {
 		return
 	}
 	wasInSession := ca.state == ChannelJoined || (ca.state == ChannelJoining && ca.joinPush != nil && ca.joinPush.sent)
-	ca.dls.cancel(&ca.rejoinDL)
+	ca.cancelRejoin()
 	ca.dropJoinPush()
 	ca.setState(ChannelLeaving)
 	if ca.view.h == nil || !wasInSession {
@@ -1350,8 +1446,9 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 		return
 	}
 	p.sent = true
-	ca.leavePush = p
-	ca.dls.schedule(&p.dl, p.start.Add(timeout))
+	b := ca.busy()
+	b.leavePush = p
+	b.dls.schedule(&p.dl, p.start.Add(timeout))
 }
 
 // closeChannel closes the channel for good with err: pushes,
@@ -1363,15 +1460,15 @@ func (ca *chanActor) closeChannel(err error) {
 	ca.final = err
 	ca.joinedOnce = true
 	ca.setState(ChannelClosed)
-	ca.dls.cancel(&ca.rejoinDL)
+	ca.cancelRejoin()
 	ca.dropJoinPush()
-	if p := ca.leavePush; p != nil {
-		ca.leavePush = nil
+	if p := ca.leavePush(); p != nil {
+		ca.b.leavePush = nil
 		p.done = true
-		ca.dls.cancel(&p.dl)
+		ca.cancel(&p.dl)
 	}
-	for len(ca.buf) > 0 {
-		ca.resolve(ca.buf[0], pushResult{err: err})
+	for ca.b != nil && len(ca.b.buf) > 0 {
+		ca.resolve(ca.b.buf[0], pushResult{err: err})
 	}
 	ca.failSession(err)
 	for _, sub := range ca.subs {
@@ -1379,10 +1476,12 @@ func (ca *chanActor) closeChannel(err error) {
 	}
 	ca.subs = nil
 	ca.firstOutcome(joinResult{err: err})
-	for _, w := range ca.leaveWait {
-		w <- nil
+	if b := ca.b; b != nil {
+		for _, w := range b.leaveWait {
+			w <- nil
+		}
+		b.leaveWait = nil
 	}
-	ca.leaveWait = nil
 	if !ca.stopping {
 		ca.s.emit(ChannelEnded{Topic: ca.ch.topic, Err: err})
 	}
