@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,14 +39,15 @@ import (
 // has forgotten it (status 410 on a poll: code 3410 "session_gone", as
 // phoenix.js reports it), refuses it (403: 1008), fails (500 or an
 // undecodable answer: 1011), or when a request fails or times out (1006; the
-// network error is in the chain too). Messages received before that are
+// network error is in the chain too; 1005 "timeout" when it timed out, as
+// phoenix.js says). Messages received before that are
 // read first. A refused session at Dial is a *DialError with Status 403, as
 // a refused WebSocket upgrade is; an HTTP error status at Dial (404 when the
 // server has no long-poll route) is a *DialError with that status.
 //
 // Authentication: an auth token offered in Sec-WebSocket-Protocol
 // (Config.AuthToken) is sent decoded in the X-Phoenix-AuthToken header of
-// every request, as phoenix.js does for Phoenix 1.8; the other headers of
+// every poll, as phoenix.js does for Phoenix 1.8; the other headers of
 // Config.Header go with every request as they are. Phoenix's session token
 // travels in the query parameter "token": a connect parameter of that name
 // is sent on the opening GET only, then replaced by the session token.
@@ -62,9 +64,11 @@ import (
 // its idle timeout. A LongPoll is safe for concurrent use by many sockets;
 // its fields must not change once it is in use.
 type LongPoll struct {
-	// Client makes the requests (TLS, proxy, cookies). Zero:
-	// http.DefaultClient. Its Timeout, if set, must exceed the server's
-	// poll window.
+	// Client makes the requests (TLS, proxy, cookies). Zero: a client
+	// shared by the LongPolls that have none, on a clone of
+	// http.DefaultTransport that keeps up to 64 idle connections per host
+	// (each session keeps two requests going). Its Timeout, if set, must
+	// exceed the server's poll window.
 	Client *http.Client
 	// Timeout bounds each request, as phoenix.js's longpollerTimeout. It
 	// must exceed the server's poll window. Zero: 20 s (phoenix.js).
@@ -76,6 +80,12 @@ type LongPoll struct {
 	// waits for room until its deadline. Zero: 256.
 	WriteBuffer int
 }
+
+var defaultLPClient = sync.OnceValue(func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr}
+})
 
 // Protocol constants of Phoenix's long-poll transport.
 const (
@@ -102,7 +112,7 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 		cfg = *t
 	}
 	if cfg.Client == nil {
-		cfg.Client = http.DefaultClient
+		cfg.Client = defaultLPClient()
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 20 * time.Second
@@ -117,11 +127,7 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	if err != nil {
 		return nil, &DialError{URL: u, Err: err}
 	}
-	hdr := longPollHeader(header)
-	get := hdr.Clone()
-	get.Set("Accept", "application/json")
-	post := hdr
-	post.Set("Content-Type", "application/x-ndjson")
+	get, post := longPollHeaders(header)
 
 	r, err := cfg.request(ctx, http.MethodGet, ep.String(), get, nil)
 	if err != nil {
@@ -192,25 +198,32 @@ func longPollURL(u string) (*url.URL, error) {
 	return ep, nil
 }
 
-// longPollHeader turns the WebSocket request headers into the long-poll
-// ones: the auth token offered as a subprotocol goes, decoded, into
-// X-Phoenix-AuthToken (Phoenix 1.8), and the WebSocket-only header is
-// dropped.
-func longPollHeader(header http.Header) http.Header {
-	h := header.Clone()
-	if h == nil {
-		h = make(http.Header)
+// longPollHeaders turns the WebSocket request headers into those of the
+// polls and of the POSTs. The auth token offered as a subprotocol goes,
+// decoded, into X-Phoenix-AuthToken (Phoenix 1.8) on the polls only, as
+// phoenix.js sends it (the server reads it when a poll opens the session);
+// the WebSocket-only header is dropped.
+func longPollHeaders(header http.Header) (get, post http.Header) {
+	post = header.Clone()
+	if post == nil {
+		post = make(http.Header)
 	}
-	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+	var tok string
+	for _, v := range post.Values("Sec-WebSocket-Protocol") {
 		for _, p := range strings.Split(v, ",") {
-			p = strings.TrimSpace(p)
-			if tok, ok := strings.CutPrefix(p, authTokenPrefix); ok {
-				h.Set("X-Phoenix-AuthToken", decodeAuthToken(tok))
+			if t, ok := strings.CutPrefix(strings.TrimSpace(p), authTokenPrefix); ok {
+				tok = decodeAuthToken(t)
 			}
 		}
 	}
-	h.Del("Sec-WebSocket-Protocol")
-	return h
+	post.Del("Sec-WebSocket-Protocol")
+	get = post.Clone()
+	get.Set("Accept", "application/json")
+	if tok != "" {
+		get.Set("X-Phoenix-AuthToken", tok)
+	}
+	post.Set("Content-Type", "application/x-ndjson")
+	return get, post
 }
 
 // decodeAuthToken reverses the subprotocol encoding: phoenix.js writes the
@@ -331,11 +344,14 @@ func (c *lpConn) failRequest(err error) {
 		return // Close aborted it
 	}
 	var se *lpStatusError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		c.fail(1011, "internal server error", err)
-		return
+	case errors.Is(err, context.DeadlineExceeded):
+		c.fail(1005, "timeout", err)
+	default:
+		c.fail(1006, "", err)
 	}
-	c.fail(1006, "", err)
 }
 
 // failStatus ends the session on a body status other than the expected.
@@ -519,7 +535,8 @@ func (c *lpConn) Close() error {
 //     no frames). phoenix.js checks this with a ping; here Dial sends the
 //     heartbeat itself (ref "phxgo-probe") and returns once the reply is
 //     back, so a connection that Dial returns has carried a round trip. The
-//     serializer is the URL's vsn.
+//     serializer is the URL's vsn. A server that leaves heartbeats
+//     unanswered fails the check.
 //
 // Once a fallback connection has opened, every later Dial of this value
 // goes straight to fallback: a socket that reconnects stays on it, as

@@ -31,7 +31,7 @@ type lpServer struct {
 	ws, lp     atomic.Int64
 	gets       chan struct{} // a signal per long-poll GET, dropped when full
 	mu         sync.Mutex
-	authTokens []string // X-Phoenix-AuthToken of every long-poll request
+	authTokens []string // X-Phoenix-AuthToken of every long-poll GET
 }
 
 // wsMode says what the WebSocket endpoint does.
@@ -54,10 +54,10 @@ func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/longpoll"):
 			s.lp.Add(1)
-			s.mu.Lock()
-			s.authTokens = append(s.authTokens, r.Header.Get("X-Phoenix-AuthToken"))
-			s.mu.Unlock()
 			if r.Method == http.MethodGet {
+				s.mu.Lock()
+				s.authTokens = append(s.authTokens, r.Header.Get("X-Phoenix-AuthToken"))
+				s.mu.Unlock()
 				select {
 				case s.gets <- struct{}{}:
 				default:
@@ -136,6 +136,8 @@ func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
 	defer state.Close()
 	msgs := ch.Subscribe("n")
 	defer msgs.Close()
+	bins := ch.Subscribe("binary")
+	defer bins.Close()
 	resp, err := ch.Join(ctx)
 	if err != nil || !bytes.Contains(resp, []byte(`"device":"lp"`)) {
 		t.Fatalf("join = %s, %v", resp, err)
@@ -166,6 +168,18 @@ func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
 	r, err = ch.Push(ctx, "echo", []byte("bin\x01"))
 	if err != nil || !r.Binary || string(r.Response) != "bin\x01" {
 		t.Fatalf("binary echo = %+v, %v", r, err)
+	}
+	r, err = ch.Push(ctx, "binary", []byte("raw"))
+	if err != nil || !r.Binary || string(r.Response) != "raw" {
+		t.Fatalf("binary = %+v, %v", r, err)
+	}
+	select {
+	case m := <-bins.C():
+		if !m.Binary || string(m.Payload) != "raw" {
+			t.Fatalf("binary push %+v", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("no binary push")
 	}
 	if _, err := sock.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -390,6 +404,9 @@ func TestLongPollTokens(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.authTokens) < 2 {
+		t.Fatalf("%d polls", len(s.authTokens))
+	}
 	for _, tok := range s.authTokens {
 		if tok != "s3cr3t?" {
 			t.Fatalf("X-Phoenix-AuthToken %q", s.authTokens)
@@ -584,5 +601,48 @@ func TestFallbackContext(t *testing.T) {
 	}
 	if s.lp.Load() != 0 {
 		t.Fatal("fell back after ctx ended")
+	}
+}
+
+// Phoenix fails a poll with HTTP 500 when a binary reply is not UTF-8: the
+// session ends with 1011, the socket reconnects and rejoins.
+func TestLongPollServerError(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	sock := lpDial(t, s, nil)
+	ch := sock.Channel("room:bad", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Push(ctx, "echo", []byte{0xff, 0xfe}); !errors.Is(err, phx.ErrDisconnected) {
+		t.Fatalf("push = %v", err)
+	}
+	d := waitStatus[phx.Disconnected](t, ctx, sock, nil)
+	if d.Code != 1011 || !d.Reconnect {
+		t.Fatalf("%+v", d)
+	}
+	waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:bad" })
+	if _, err := ch.Push(ctx, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A poll that outlasts Timeout ends the session with 1005, as phoenix.js's
+// request timeout does.
+func TestLongPollTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := phxtest.DemoConfig()
+	cfg.LongPollWindow = time.Minute
+	s := newLPServer(t, cfg, wsServe)
+	c, err := (&phx.LongPoll{Timeout: 50 * time.Millisecond}).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _, err = c.ReadMessage()
+	if phx.CloseCode(err) != 1005 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read = %v", err)
 	}
 }
