@@ -269,7 +269,7 @@ func (t *LongPoll) request(ctx context.Context, method, u string, h http.Header,
 	if err != nil {
 		return lpResponse{}, err
 	}
-	req.Header = h
+	req.Header = h.Clone() // the client adds cookies from its jar to it
 	resp, err := t.Client.Do(req)
 	if err != nil {
 		return lpResponse{}, err
@@ -473,7 +473,8 @@ func (c *lpConn) ReadMessage() (wire.Opcode, []byte, error) {
 }
 
 // WriteMessage queues one message for the poster; it waits for room until
-// deadline. An error means the session has ended or the queue stayed full.
+// deadline (no deadline when zero). An error means the session has ended or
+// the queue stayed full.
 func (c *lpConn) WriteMessage(op wire.Opcode, data []byte, deadline time.Time) error {
 	if err := context.Cause(c.ctx); err != nil {
 		return err
@@ -498,14 +499,18 @@ func (c *lpConn) WriteMessage(op wire.Opcode, data []byte, deadline time.Time) e
 		return nil
 	default:
 	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
+	var expired <-chan time.Time // a zero deadline waits for room
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case c.out <- f:
 		return nil
 	case <-c.ctx.Done():
 		return context.Cause(c.ctx)
-	case <-t.C:
+	case <-expired:
 		return fmt.Errorf("phx: long-poll: write queue full: %w", context.DeadlineExceeded)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +33,8 @@ type lpServer struct {
 	gets       chan struct{} // a signal per long-poll GET, dropped when full
 	mu         sync.Mutex
 	authTokens []string // X-Phoenix-AuthToken of every long-poll GET
+	// postGate, when set, holds every long-poll POST until it is closed.
+	postGate atomic.Pointer[chan struct{}]
 }
 
 // wsMode says what the WebSocket endpoint does.
@@ -54,6 +57,17 @@ func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/longpoll"):
 			s.lp.Add(1)
+			if g := s.postGate.Load(); g != nil && r.Method == http.MethodPost {
+				// Read the body first: only then does the server notice a
+				// client that gives up.
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				select {
+				case <-*g:
+				case <-r.Context().Done():
+					return
+				}
+			}
 			if r.Method == http.MethodGet {
 				s.mu.Lock()
 				s.authTokens = append(s.authTokens, r.Header.Get("X-Phoenix-AuthToken"))
@@ -644,5 +658,41 @@ func TestLongPollTimeout(t *testing.T) {
 	_, _, err = c.ReadMessage()
 	if phx.CloseCode(err) != 1005 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("read = %v", err)
+	}
+}
+
+// The write queue is bounded: with a POST held by the server and the queue
+// full, a write gives up at its deadline; once the POST completes, what
+// was queued goes out.
+func TestLongPollWriteQueueBounded(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	gate := make(chan struct{})
+	s.postGate.Store(&gate)
+	c, err := (&phx.LongPoll{WriteBuffer: 1}).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hb := func(i int) []byte { return fmt.Appendf(nil, `[null,"%d","phoenix","heartbeat",{}]`, i) }
+	// The first writes go into the held POST, one more into the queue;
+	// then a write finds no room.
+	written := 0
+	for ; written < 10; written++ {
+		err = c.WriteMessage(wire.Text, hb(written), time.Now().Add(100*time.Millisecond))
+		if err != nil {
+			break
+		}
+	}
+	if written == 0 || written == 10 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write %d into a full queue = %v", written, err)
+	}
+	close(gate)
+	for i := 0; i < written; i++ {
+		_, b, err := c.ReadMessage()
+		if err != nil || !bytes.Contains(b, fmt.Appendf(nil, `"%d","phoenix","phx_reply"`, i)) {
+			t.Fatalf("reply %d: %s %v", i, b, err)
+		}
 	}
 }
