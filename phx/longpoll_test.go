@@ -3,6 +3,7 @@ package phx_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,13 +32,23 @@ type lpServer struct {
 	url        string // ws://127.0.0.1:PORT/socket
 	ws, lp     atomic.Int64
 	gets       chan struct{} // a signal per long-poll GET, dropped when full
+	posts      chan struct{} // a signal per long-poll POST, dropped when full
 	mu         sync.Mutex
 	authTokens []string // X-Phoenix-AuthToken of every long-poll GET
 	// postGate, when set, holds every long-poll POST until it is closed.
 	postGate atomic.Pointer[chan struct{}]
+	reqs     []lpRequest // every long-poll request, under mu
 }
 
 // wsMode says what the WebSocket endpoint does.
+// lpRequest is a long-poll request as the server received it.
+type lpRequest struct {
+	method string
+	query  url.Values
+	header http.Header
+	body   string
+}
+
 type wsMode int
 
 const (
@@ -50,18 +61,27 @@ const (
 func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 	t.Helper()
 	srv := phxtest.New(cfg)
-	s := &lpServer{Server: srv, gets: make(chan struct{}, 64)}
+	s := &lpServer{Server: srv, gets: make(chan struct{}, 64), posts: make(chan struct{}, 64)}
 	up := websocket.Upgrader{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket/", func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/longpoll"):
 			s.lp.Add(1)
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			s.mu.Lock()
+			s.reqs = append(s.reqs, lpRequest{r.Method, r.URL.Query(), r.Header.Clone(), string(body)})
+			s.mu.Unlock()
+			if r.Method == http.MethodPost {
+				select {
+				case s.posts <- struct{}{}:
+				default:
+				}
+			}
 			if g := s.postGate.Load(); g != nil && r.Method == http.MethodPost {
-				// Read the body first: only then does the server notice a
-				// client that gives up.
-				body, _ := io.ReadAll(r.Body)
-				r.Body = io.NopCloser(bytes.NewReader(body))
+				// The body has been read: the server notices a client
+				// that gives up.
 				select {
 				case <-*g:
 				case <-r.Context().Done():
@@ -693,6 +713,120 @@ func TestLongPollWriteQueueBounded(t *testing.T) {
 		_, b, err := c.ReadMessage()
 		if err != nil || !bytes.Contains(b, fmt.Appendf(nil, `"%d","phoenix","phx_reply"`, i)) {
 			t.Fatalf("reply %d: %s %v", i, b, err)
+		}
+	}
+}
+
+// The requests have the shapes phoenix.js gives them (longpoll.jsonl): the
+// opening GET carries no session token, later requests carry it in place of
+// a connect parameter of that name, POSTs are ndjson, and what is written
+// while a POST is in flight goes out in one POST.
+func TestLongPollWireShape(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	gate := make(chan struct{})
+	s.postGate.Store(&gate)
+	h := http.Header{"X-Custom": {"v"}}
+	c, err := (&phx.LongPoll{}).Dial(ctx, s.url+"/websocket?token=mine&user=u&vsn=2.0.0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	write := func(ref string, op wire.Opcode, data []byte) {
+		t.Helper()
+		if err := c.WriteMessage(op, data, time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1", wire.Text, []byte(`[null,"1","phoenix","heartbeat",{}]`))
+	// Wait for that POST to be held, then queue two more behind it.
+	select {
+	case <-s.posts:
+	case <-ctx.Done():
+		t.Fatal("no POST")
+	}
+	write("2", wire.Text, []byte(`[null,"2","phoenix","heartbeat",{}]`))
+	bin, _, err := wire.V2.EncodeClient(nil, &wire.Message{JoinRef: wire.NewRef("9"), Ref: wire.NewRef("3"), Topic: "t", Event: "e", Payload: []byte{0xff}, Binary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("3", wire.Binary, bin)
+	close(gate)
+	for range 2 { // the heartbeat replies; the binary push is to no channel
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var posts []lpRequest
+	for i, r := range s.reqs {
+		if r.header.Get("X-Custom") != "v" {
+			t.Fatalf("request %d lost the header: %v", i, r.header)
+		}
+		switch {
+		case i == 0:
+			if r.method != http.MethodGet || r.query.Get("token") != "mine" || r.query.Get("user") != "u" || r.header.Get("Accept") != "application/json" {
+				t.Fatalf("opening request %+v", r)
+			}
+		case len(r.query["token"]) != 1 || r.query.Get("token") == "mine" || r.query.Get("user") != "u" || r.query.Get("vsn") != "2.0.0":
+			t.Fatalf("request %d query %v", i, r.query)
+		case r.method == http.MethodPost:
+			if r.header.Get("Content-Type") != "application/x-ndjson" {
+				t.Fatalf("POST %v", r.header)
+			}
+			posts = append(posts, r)
+		}
+	}
+	want := []string{
+		`[null,"1","phoenix","heartbeat",{}]`,
+		`[null,"2","phoenix","heartbeat",{}]` + "\n" + base64.StdEncoding.EncodeToString(bin),
+	}
+	if len(posts) != 2 || posts[0].body != want[0] || posts[1].body != want[1] {
+		t.Fatalf("POST bodies %q, want %q", posts, want)
+	}
+}
+
+// Push round trips over each transport, one at a time and 64 in flight,
+// against the same in-process server.
+func BenchmarkTransportRoundTrip(b *testing.B) {
+	srv := phxtest.NewServer(b, phxtest.DemoConfig())
+	for _, tr := range []struct {
+		name string
+		t    phx.Transport
+	}{{"websocket", nil}, {"longpoll", &phx.LongPoll{}}} {
+		for _, par := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/inflight=%d", tr.name, par), func(b *testing.B) {
+				ctx := context.Background()
+				sock, err := phx.Connect(ctx, srv.URL(), &phx.Config{Transport: tr.t})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer sock.Close()
+				ch := sock.Channel("room:bench", nil)
+				if _, err := ch.Join(ctx); err != nil {
+					b.Fatal(err)
+				}
+				payload := map[string]int{"n": 1}
+				b.ReportAllocs()
+				b.ResetTimer()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for range par {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for next.Add(1) <= int64(b.N) {
+							if _, err := ch.Push(ctx, "echo", payload); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			})
 		}
 	}
 }
