@@ -38,10 +38,10 @@ import (
 // The session ends, and ReadMessage returns a *CloseError, when the server
 // has forgotten it (status 410 on a poll: code 3410 "session_gone", as
 // phoenix.js reports it), refuses it (403: 1008), fails (500 or an
-// undecodable answer: 1011), or when a request fails or times out (1006; the
-// network error is in the chain too; 1005 "timeout" when it timed out, as
-// phoenix.js says). Messages received before that are
-// read first. A refused session at Dial is a *DialError with Status 403, as
+// undecodable answer: 1011), or when a request fails (1006) or outlasts
+// Timeout (1005 "timeout", as in phoenix.js); the cause (network error,
+// HTTP status) is in the error's chain too. Messages received before that
+// are read first. A refused session at Dial is a *DialError with Status 403, as
 // a refused WebSocket upgrade is; an HTTP error status at Dial (404 when the
 // server has no long-poll route) is a *DialError with that status.
 //
@@ -538,10 +538,12 @@ func (c *lpConn) Close() error {
 //   - or, once open, it does not carry a heartbeat and its reply within
 //     another period of after (a proxy that accepts the upgrade but passes
 //     no frames). phoenix.js checks this with a ping; here Dial sends the
-//     heartbeat itself (ref "phxgo-probe") and returns once the reply is
-//     back, so a connection that Dial returns has carried a round trip. The
-//     serializer is the URL's vsn. A server that leaves heartbeats
-//     unanswered fails the check.
+//     heartbeat itself (ref "phxgo-probe", in the serializer of the URL's
+//     vsn) and returns once a frame has come back, so a connection that
+//     Dial returns has carried frames both ways. The probe's reply is not
+//     passed on (unless another frame came first: then the socket counts
+//     it as unrouted). A server that leaves heartbeats unanswered fails the
+//     check.
 //
 // Once a fallback connection has opened, every later Dial of this value
 // goes straight to fallback: a socket that reconnects stays on it, as
