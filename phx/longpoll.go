@@ -74,7 +74,7 @@ type LongPoll struct {
 	// must exceed the server's poll window. Zero: 20 s (phoenix.js).
 	Timeout time.Duration
 	// ReadLimit bounds the body of one poll answer in bytes; a larger one
-	// ends the session. Zero: 16 MiB.
+	// ends the session with 1009. Zero: 16 MiB.
 	ReadLimit int64
 	// WriteBuffer bounds the messages queued for sending; WriteMessage
 	// waits for room until its deadline. Zero: 256.
@@ -101,6 +101,7 @@ var (
 	errLPNoToken  = errors.New("phx: long-poll session opened without a token")
 	errLPClosed   = fmt.Errorf("phx: long-poll connection closed: %w", net.ErrClosed)
 	errLPTooLarge = errors.New("phx: long-poll answer exceeds ReadLimit")
+	errLPBadJSON  = errors.New("phx: long-poll: undecodable answer")
 )
 
 // Dial opens a long-poll session. u is the socket's WebSocket URL
@@ -290,7 +291,7 @@ func (t *LongPoll) request(ctx context.Context, method, u string, h http.Header,
 	}
 	var r lpResponse
 	if err := json.Unmarshal(b, &r); err != nil {
-		return lpResponse{}, fmt.Errorf("phx: long-poll: undecodable answer: %w", err)
+		return lpResponse{}, fmt.Errorf("%w: %w", errLPBadJSON, err)
 	}
 	return r, nil
 }
@@ -345,8 +346,10 @@ func (c *lpConn) failRequest(err error) {
 	}
 	var se *lpStatusError
 	switch {
-	case errors.As(err, &se):
+	case errors.As(err, &se), errors.Is(err, errLPBadJSON):
 		c.fail(1011, "internal server error", err)
+	case errors.Is(err, errLPTooLarge):
+		c.fail(1009, "message too big", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		c.fail(1005, "timeout", err)
 	default:

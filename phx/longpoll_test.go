@@ -830,3 +830,44 @@ func BenchmarkTransportRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// Answers the client cannot take end the session with the code a WebSocket
+// would close with: 1009 for one over ReadLimit, 1011 for one that is not
+// Phoenix's JSON.
+func TestLongPollBadAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
+	c, err := (&phx.LongPoll{ReadLimit: 512}).Dial(ctx, s.url+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := s.WaitConn(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SendRaw(wire.Text, []byte(`[null,null,"t","big","`+strings.Repeat("x", 1024)+`"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(); phx.CloseCode(err) != 1009 {
+		t.Fatalf("read = %v", err)
+	}
+
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("token") == "" {
+			fmt.Fprint(w, `{"messages":[],"status":410,"token":"T"}`)
+			return
+		}
+		fmt.Fprint(w, `<html>`)
+	}))
+	defer garbage.Close()
+	c2, err := (&phx.LongPoll{}).Dial(ctx, "ws://"+garbage.Listener.Addr().String()+"/socket/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, _, err := c2.ReadMessage(); phx.CloseCode(err) != 1011 {
+		t.Fatalf("read = %v", err)
+	}
+}
