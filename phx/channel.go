@@ -397,7 +397,6 @@ type chanActor struct {
 	timeout    time.Duration
 	joinRef    string
 	joinPush   *push
-	joinWaiter chan joinResult
 	subs       []*Subscription
 	b          *chanBusy // nil while the channel has nothing in flight
 }
@@ -406,10 +405,11 @@ type chanActor struct {
 // with something in flight needs: pushes, deadlines and their timer, a
 // leave, a rejoin schedule. An idle joined channel keeps none of it.
 type chanBusy struct {
-	leavePush *push
-	leaveWait []chan error
-	buf       []*push          // waiting for the join
-	pending   map[string]*push // sent pushes of this join session, by ref
+	joinWaiter chan joinResult // the first Join, until its outcome
+	leavePush  *push
+	leaveWait  []chan error
+	buf        []*push          // waiting for the join
+	pending    map[string]*push // sent pushes of this join session, by ref
 
 	rejoinBo      backoff.BackOff
 	rejoinAttempt int
@@ -435,7 +435,7 @@ func (ca *chanActor) busy() *chanBusy {
 func (ca *chanActor) settle() {
 	b := ca.b
 	if b != nil && len(b.dls) == 0 && b.timer == nil && len(b.pending) == 0 && len(b.buf) == 0 &&
-		b.leavePush == nil && len(b.leaveWait) == 0 && b.rejoinAttempt == 0 {
+		b.leavePush == nil && len(b.leaveWait) == 0 && b.rejoinAttempt == 0 && b.joinWaiter == nil {
 		ca.b = nil
 	}
 }
@@ -963,7 +963,7 @@ func (ca *chanActor) join(timeout time.Duration, reply chan joinResult) {
 	}
 	ca.joinedOnce = true
 	ca.timeout = timeout
-	ca.joinWaiter = reply
+	ca.busy().joinWaiter = reply
 	ca.rejoin()
 }
 
@@ -978,8 +978,8 @@ func (ca *chanActor) alreadyJoined(reply chan joinResult) {
 
 //go:noinline
 func (ca *chanActor) joinCancel() {
-	if ca.joinWaiter != nil {
-		ca.joinWaiter = nil
+	if ca.b != nil && ca.b.joinWaiter != nil {
+		ca.b.joinWaiter = nil
 		ca.leave(ca.s.cfg.Timeout, nil)
 	}
 }
@@ -1325,13 +1325,13 @@ func (ca *chanActor) firstOutcome(r joinResult) {
 		return
 	}
 	ca.firstDone = true
-	if ca.joinWaiter != nil {
+	if b := ca.b; b != nil && b.joinWaiter != nil {
 		var je *JoinError
 		if r.err != nil && !errors.As(r.err, &je) {
 			r.err = &JoinError{Topic: ca.ch.topic, Err: r.err}
 		}
-		ca.joinWaiter <- r
-		ca.joinWaiter = nil
+		b.joinWaiter <- r
+		b.joinWaiter = nil
 	}
 }
 
