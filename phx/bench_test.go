@@ -50,7 +50,7 @@ func (c *feedConn) ReadMessage() (wire.Opcode, []byte, error) {
 
 func (c *feedConn) WriteMessage(op wire.Opcode, data []byte, _ time.Time) error {
 	m, err := wire.V2.DecodeClient(op, data)
-	if err == nil && m.Event == wire.EventJoin {
+	if err == nil && (m.Event == wire.EventJoin || m.Event == "ping") {
 		r := `["` + m.JoinRef.String() + `","` + m.Ref.String() + `","` + m.Topic + `","phx_reply",{"status":"ok","response":{}}]`
 		select {
 		case c.join <- []byte(r):
@@ -149,6 +149,33 @@ func BenchmarkJoin10000Channels(b *testing.B) {
 		for j := range chans {
 			chans[j] = sock.Channel("room:"+strconv.Itoa(j), nil)
 			if _, err := chans[j].Join(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		reportPer(b, before, memNow(), n, "channel")
+		runtime.KeepAlive(chans)
+		sock.Close()
+	}
+}
+
+// BenchmarkIdleAfterPush10000Channels is BenchmarkJoin10000Channels with
+// one push round trip on each channel after its join: what a channel that
+// was busy keeps once it is idle again.
+func BenchmarkIdleAfterPush10000Channels(b *testing.B) {
+	const n = 10000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		sock, _ := newFeedSocket(b)
+		chans := make([]*Channel, n)
+		before := memNow()
+		b.StartTimer()
+		for j := range chans {
+			chans[j] = sock.Channel("room:"+strconv.Itoa(j), nil)
+			if _, err := chans[j].Join(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := chans[j].Push(context.Background(), "ping", nil); err != nil {
 				b.Fatal(err)
 			}
 		}
