@@ -352,9 +352,12 @@ type inItem struct {
 	m wire.Message
 }
 
-// chanMailbox bounds the requests waiting for a channel actor. Requests
-// are rare next to frames, and each caller waits for its answer anyway.
-const chanMailbox = 4
+// chanMailbox bounds the requests waiting for a channel actor. Each caller
+// waits for its answer anyway, so the bound is on callers rather than
+// memory (16 bytes a request, and none while the queue is empty); it is
+// high because callers waiting for room all wake when the actor drains
+// the queue, as many pushing goroutines at once would.
+const chanMailbox = 1024
 
 // chanBox is a channel actor's request queue. It shares its wake token
 // with the actor's inbox, so that an idle actor waits on one channel (and
