@@ -386,6 +386,7 @@ type chanActor struct {
 	in   *actor.Queue[inItem]
 
 	stateA   atomic.Int32
+	tidyAt   uint32                     // the clock second after the last tidy
 	on       atomic.Pointer[connHandle] // the connection stateA was set on
 	blocking atomic.Bool                // a subscription uses the Block policy
 	retired  atomic.Bool                // stopped because it was idle: callers start a new one
@@ -417,6 +418,7 @@ type chanBusy struct {
 	rejoinBo      backoff.BackOff
 	rejoinAttempt int
 	rejoinDL      deadline
+	tidyDL        deadline // wakes the actor to tidy up (see tidy)
 
 	dls     deadlines
 	timer   *time.Timer // only while dls is not empty
@@ -428,19 +430,46 @@ func (ca *chanActor) busy() *chanBusy {
 	if ca.b == nil {
 		ca.b = &chanBusy{}
 		ca.b.rejoinDL.ca, ca.b.rejoinDL.idx = ca, -1
+		ca.b.tidyDL.idx = -1
 	}
 	return ca.b
 }
 
-// settle drops the in-flight state once nothing is left in it. A rejoin
+// settled: nothing is left in the in-flight state, which may go. A rejoin
 // schedule that was reset (attempt 0) starts over from a fresh backoff
 // the same way.
-func (ca *chanActor) settle() {
+func (ca *chanActor) settled() bool {
 	b := ca.b
-	if b != nil && len(b.dls) == 0 && b.timer == nil && len(b.pending) == 0 && len(b.buf) == 0 &&
-		b.leavePush == nil && len(b.leaveWait) == 0 && b.rejoinAttempt == 0 && b.joinWaiter == nil {
-		ca.b = nil
+	return b == nil || len(b.dls) == 0 && b.timer == nil && len(b.pending) == 0 && len(b.buf) == 0 &&
+		b.leavePush == nil && len(b.leaveWait) == 0 && b.rejoinAttempt == 0 && b.joinWaiter == nil
+}
+
+// tidy, once the channel has nothing in flight, drops its in-flight state
+// and, when moved says its stack has grown, respawns the actor (see Run).
+// It does so at most once a clock second, so that a channel busy with one
+// push after another neither remakes that state nor pays a new goroutine
+// and a stack growth (some microseconds) for each. It reports whether
+// this goroutine must end.
+func (ca *chanActor) tidy(moved bool) bool {
+	if !ca.settled() {
+		return false
 	}
+	now := clockSecond()
+	if now < ca.tidyAt {
+		// Too soon after the last: the channel tidies up when a second
+		// has gone by, unless it is busy again by then.
+		b := ca.busy()
+		b.dls.schedule(&b.tidyDL, time.Now().Add(time.Second))
+		ca.armTimer()
+		return false
+	}
+	ca.tidyAt = now + 1
+	ca.b = nil
+	if moved {
+		ca.g.Spawn(ca.ctx, ca)
+		return true
+	}
+	return false
 }
 
 // nDeadlines is the number of deadlines scheduled.
@@ -516,6 +545,7 @@ func (ca *chanActor) joinEnded() error {
 // grown the stack and no deadline is pending, the actor goes on in a fresh
 // goroutine of the socket's group and this one ends: still one goroutine
 // per channel, owned by the socket, and idle channels keep small stacks.
+// (At most once a second: see tidy.)
 func (ca *chanActor) Run(ctx context.Context) error {
 	if ca.ctx == nil {
 		ca.ctx = ctx
@@ -524,9 +554,8 @@ func (ca *chanActor) Run(ctx context.Context) error {
 	var mark byte
 	base := stackAddr(&mark)
 	for ca.final == nil {
-		if stackAddr(&mark) != base && ca.nDeadlines() == 0 {
-			ca.g.Spawn(ctx, ca) // a fresh stack; see above
-			return nil
+		if moved := stackAddr(&mark) != base; (moved || ca.b != nil) && ca.tidy(moved) {
+			return nil // a fresh stack goes on; see above
 		}
 		ca.park()
 		// Control before data: the socket's stop, the connection state
@@ -553,11 +582,15 @@ func (ca *chanActor) Run(ctx context.Context) error {
 			break
 		}
 		ca.armTimer()
-		ca.settle()
 	}
 	ca.exit()
 	return nil
 }
+
+var clockStart = time.Now()
+
+// clockSecond counts seconds on the monotonic clock.
+func clockSecond() uint32 { return uint32(time.Since(clockStart) / time.Second) }
 
 // stackAddr is where p, a local of the caller, is: it changes when the
 // goroutine's stack is copied to a larger (or smaller) one.
@@ -657,6 +690,8 @@ func (ca *chanActor) fire(d *deadline) {
 	switch {
 	case d.p != nil:
 		ca.pushTimeout(d.p)
+	case d == &ca.b.tidyDL:
+		// Run tidies up once nothing else is in flight.
 	case d.ca != nil:
 		if ca.view.h != nil && ca.state == ChannelErrored {
 			ca.rejoin()
@@ -947,6 +982,9 @@ func (ca *chanActor) debug(reply chan debugInfo) {
 	var d debugInfo
 	if b := ca.b; b != nil {
 		d = debugInfo{pending: len(b.pending), deadlines: len(b.dls), buffered: len(b.buf)}
+		if b.tidyDL.idx >= 0 {
+			d.deadlines-- // housekeeping, not a timeout of the channel's
+		}
 	}
 	reply <- d
 }
@@ -1149,10 +1187,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 		// nothing of it was kept
 	} else if p.sent {
 		if b.pending[p.ref] == p {
-			delete(b.pending, p.ref)
-			if len(b.pending) == 0 {
-				b.pending = nil // a map keeps its memory when emptied
-			}
+			delete(b.pending, p.ref) // the map goes with b once the channel is idle
 		}
 	} else if i := slices.Index(b.buf, p); i >= 0 {
 		b.buf = slices.Delete(b.buf, i, i+1)
