@@ -541,11 +541,11 @@ func (ca *chanActor) joinEnded() error {
 // of its end, and joining alone goes deeper than the 2 KiB a goroutine
 // starts with (encoding, JSON params, waiting on the socket); Go never
 // shrinks it back while the goroutine waits in a select, since it would
-// have to use less than a quarter of it. So when the work just done has
-// grown the stack and no deadline is pending, the actor goes on in a fresh
-// goroutine of the socket's group and this one ends: still one goroutine
-// per channel, owned by the socket, and idle channels keep small stacks.
-// (At most once a second: see tidy.)
+// have to use less than a quarter of it. So once the channel has nothing
+// in flight and its stack has grown, the actor goes on in a fresh
+// goroutine of the socket's group and this one ends (tidy, at most once a
+// second): still one goroutine per channel, owned by the socket, and idle
+// channels keep small stacks.
 func (ca *chanActor) Run(ctx context.Context) error {
 	if ca.ctx == nil {
 		ca.ctx = ctx
