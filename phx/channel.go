@@ -598,8 +598,6 @@ func stackAddr(p *byte) uintptr { return uintptr(unsafe.Pointer(p)) }
 
 // park waits for a wake token (requests, frames, a new connection state),
 // the socket's stop, or the channel's timer when it is armed.
-//
-//go:noinline
 func (ca *chanActor) park() {
 	var tc <-chan time.Time
 	if ca.b != nil && ca.b.timer != nil {
@@ -614,8 +612,6 @@ func (ca *chanActor) park() {
 }
 
 // stop closes the channel as the socket stops.
-//
-//go:noinline
 func (ca *chanActor) stop() {
 	ca.stopping = true
 	ca.closeChannel(context.Cause(ca.ctx))
@@ -626,7 +622,6 @@ func (ca *chanActor) idle() bool {
 	return ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0
 }
 
-//go:noinline
 func (ca *chanActor) fireDue() {
 	now := time.Now()
 	b := ca.b // dropped only by Run, between wakes
@@ -713,8 +708,6 @@ func (ca *chanActor) setState(st ChannelState) {
 // connection the channel already saw end is dropped, and the connection
 // state taken first is applied last, so that a reply read before a
 // connection dropped still resolves its push.
-//
-//go:noinline
 func (ca *chanActor) pump() {
 	cur := ca.s.conn.Load()
 	items := ca.in.Drain(ca.inbuf)
@@ -808,12 +801,10 @@ func (ca *chanActor) handleFrame(m *wire.Message) {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) serverError(m *wire.Message) {
 	ca.chanErrored(&ServerError{Topic: ca.ch.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
 }
 
-//go:noinline
 func (ca *chanActor) serverClose() {
 	if ca.state == ChannelLeaving {
 		ca.closeChannel(ErrLeft)
@@ -846,8 +837,6 @@ func (ca *chanActor) handleReply(m *wire.Message) {
 }
 
 // replied gives p its reply m.
-//
-//go:noinline
 func (ca *chanActor) replied(p *push, m *wire.Message) {
 	r, err := wire.ParseReply(m)
 	if err != nil {
@@ -864,7 +853,6 @@ func (ca *chanActor) replied(p *push, m *wire.Message) {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) badReply(p *push, err error) {
 	ca.s.nMalformed.Add(1)
 	if p.kind == kindUser {
@@ -872,7 +860,6 @@ func (ca *chanActor) badReply(p *push, err error) {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) userReply(p *push, rep Reply) {
 	res := pushResult{reply: rep}
 	if rep.Status != "ok" {
@@ -883,8 +870,6 @@ func (ca *chanActor) userReply(p *push, rep Reply) {
 
 // deliver hands m to every subscription that wants it. It never blocks
 // unless a subscription asked for the Block policy.
-//
-//go:noinline
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
 	for i := 0; i < len(ca.subs); i++ {
@@ -906,8 +891,6 @@ func (ca *chanActor) deliver(m *wire.Message) {
 
 // overflow applies sub's policy to msg, which its buffer has no room for.
 // It reports whether sub was removed.
-//
-//go:noinline
 func (ca *chanActor) overflow(sub *Subscription, msg *Message) bool {
 	switch sub.overflow {
 	case DropNewest:
@@ -949,9 +932,7 @@ func (ca *chanActor) subsChanged() {
 
 // ---- requests ----
 
-// handleReq dispatches a request. Each case is a call of its own, so that
-// no request's locals sit in the frame every other request's call chain
-// stacks on.
+// handleReq dispatches a request.
 func (ca *chanActor) handleReq(m chanMsg) {
 	switch m := m.(type) {
 	case pushReq:
@@ -977,7 +958,6 @@ func (ca *chanActor) handleReq(m chanMsg) {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) debug(reply chan debugInfo) {
 	var d debugInfo
 	if b := ca.b; b != nil {
@@ -989,14 +969,12 @@ func (ca *chanActor) debug(reply chan debugInfo) {
 	reply <- d
 }
 
-//go:noinline
 func (ca *chanActor) cancelPush(p *push) {
 	if !p.done {
 		ca.resolve(p, pushResult{err: context.Canceled})
 	}
 }
 
-//go:noinline
 func (ca *chanActor) join(timeout time.Duration, reply chan joinResult) {
 	if ca.joinedOnce {
 		ca.alreadyJoined(reply)
@@ -1008,7 +986,6 @@ func (ca *chanActor) join(timeout time.Duration, reply chan joinResult) {
 	ca.rejoin()
 }
 
-//go:noinline
 func (ca *chanActor) alreadyJoined(reply chan joinResult) {
 	err := error(ErrAlreadyJoined)
 	if ca.final != nil {
@@ -1017,7 +994,6 @@ func (ca *chanActor) alreadyJoined(reply chan joinResult) {
 	reply <- joinResult{err: &JoinError{Topic: ca.ch.topic, Err: err}}
 }
 
-//go:noinline
 func (ca *chanActor) joinCancel() {
 	if ca.b != nil && ca.b.joinWaiter != nil {
 		ca.b.joinWaiter = nil
@@ -1025,7 +1001,6 @@ func (ca *chanActor) joinCancel() {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) leaveReq(timeout time.Duration, reply chan error) {
 	if !ca.joinedOnce {
 		ca.joinedOnce = true // a left channel cannot join any more
@@ -1036,14 +1011,12 @@ func (ca *chanActor) leaveReq(timeout time.Duration, reply chan error) {
 	ca.leave(timeout, reply)
 }
 
-//go:noinline
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
 	ca.subs = append(ca.subs, sub)
 	ca.subsChanged()
 	ack <- struct{}{}
 }
 
-//go:noinline
 func (ca *chanActor) unsubscribe(sub *Subscription, done chan struct{}) {
 	ca.subs = removeSub(ca.subs, sub)
 	ca.subsChanged()
@@ -1051,7 +1024,6 @@ func (ca *chanActor) unsubscribe(sub *Subscription, done chan struct{}) {
 	done <- struct{}{}
 }
 
-//go:noinline
 func (ca *chanActor) supersede(done chan struct{}) {
 	if ca.state == ChannelJoined || ca.state == ChannelJoining || ca.state == ChannelErrored {
 		ca.leave(ca.timeout, nil)
@@ -1106,10 +1078,8 @@ func (ca *chanActor) writePush(p *push) error {
 
 // send encodes a frame of the channel (joinRef "" sends null; a nil
 // payload sends {}) and queues it for the connection the channel knows of.
-// The frame's buffer is sized beforehand, so that the encoder, deepest in
-// the actor's calls, never has to grow it.
-//
-//go:noinline
+// The frame's buffer is sized beforehand, so that the encoder need not
+// grow it.
 func (ca *chanActor) send(joinRef, ref, event string, payload []byte, binary bool) error {
 	h := ca.view.h
 	if h == nil {
@@ -1136,8 +1106,6 @@ func (ca *chanActor) send(joinRef, ref, event string, payload []byte, binary boo
 // waits when the writer is behind (bounded by WriteTimeout, after which the
 // writer drops the connection) and gives up when the connection or the
 // socket stops.
-//
-//go:noinline
 func (ca *chanActor) out(h *connHandle, f outFrame) error {
 	select {
 	case h.out <- f:
@@ -1250,7 +1218,6 @@ func (ca *chanActor) rejoin() {
 	p.sent = true
 }
 
-//go:noinline
 func (ca *chanActor) joinFailed(err error) {
 	ca.closeChannel(&JoinError{Topic: ca.ch.topic, Err: err})
 }
@@ -1277,8 +1244,6 @@ func (ca *chanActor) claim(joinRef string) bool {
 }
 
 // supersedes makes prev, which held the topic before, leave first.
-//
-//go:noinline
 func (ca *chanActor) supersedes(prev *chanActor) {
 	done := make(chan struct{})
 	if prev.mb.Tell(ca.ctx, supersedeReq{done: done}) == nil {
@@ -1328,7 +1293,6 @@ func (ca *chanActor) joinReply(r Reply) {
 	ca.joinRefused(r)
 }
 
-//go:noinline
 func (ca *chanActor) joined(resp json.RawMessage) {
 	ca.setState(ChannelJoined)
 	ca.rejoinBoReset()
@@ -1344,7 +1308,6 @@ func (ca *chanActor) joined(resp json.RawMessage) {
 	}
 }
 
-//go:noinline
 func (ca *chanActor) joinRefused(r Reply) {
 	rerr := &ReplyError{Status: r.Status, Response: r.Response}
 	if !ca.firstDone {
