@@ -412,6 +412,7 @@ type chanBusy struct {
 	joinWaiter chan joinResult // the first Join, until its outcome
 	leavePush  *push
 	leaveWait  []chan error
+	reqbuf     []chanMsg        // the request queue's next array, when busy
 	buf        []*push          // waiting for the join
 	pending    map[string]*push // sent pushes of this join session, by ref
 
@@ -570,13 +571,20 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		}
 		// Requests left unhandled when the channel closes stay so: their
 		// callers see done and the channel's final error.
-		reqs := ca.mb.q.Drain(nil)
+		var buf []chanMsg
+		if ca.b != nil {
+			buf, ca.b.reqbuf = ca.b.reqbuf, nil
+		}
+		reqs := ca.mb.q.Drain(buf)
 		for i := 0; i < len(reqs) && ca.final == nil; i++ {
 			ca.handleReq(reqs[i])
 			if ca.idle() && ca.retire() {
 				ca.exit()
 				return nil
 			}
+		}
+		if ca.b != nil && cap(reqs) >= 64 {
+			ca.b.reqbuf = reqs // many callers at once: reuse the batches' arrays
 		}
 		if ca.idle() && ca.retire() {
 			break
