@@ -876,56 +876,10 @@ func (ca *chanActor) userReply(p *push, rep Reply) {
 	ca.resolve(p, res)
 }
 
-// deliver hands m to every subscription that wants it. It never blocks
-// unless a subscription asked for the Block policy.
+// deliver hands m to the channel's subscriptions.
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	for i := 0; i < len(ca.subs); i++ {
-		sub := ca.subs[i]
-		if !sub.wants(msg.Event) {
-			continue
-		}
-		select {
-		case sub.c <- msg:
-			sub.slow = false
-			continue
-		default:
-		}
-		if ca.overflow(sub, &msg) {
-			i--
-		}
-	}
-}
-
-// overflow applies sub's policy to msg, which its buffer has no room for.
-// It reports whether sub was removed.
-func (ca *chanActor) overflow(sub *Subscription, msg *Message) bool {
-	switch sub.overflow {
-	case DropNewest:
-		ca.s.dropped(sub)
-	case DropOldest:
-		select {
-		case <-sub.c:
-		default:
-		}
-		select {
-		case sub.c <- *msg:
-		default:
-		}
-		ca.s.dropped(sub)
-	case CloseWithError:
-		ca.s.dropped(sub)
-		sub.finish(ErrSlowConsumer)
-		ca.subs = removeSub(ca.subs, sub)
-		return true
-	case Block:
-		select {
-		case sub.c <- *msg:
-		case <-sub.quit:
-		case <-ca.ctx.Done():
-		}
-	}
-	return false
+	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done())
 }
 
 func (ca *chanActor) subsChanged() {

@@ -1057,43 +1057,7 @@ func (a *sockActor) tap(m *wire.Message) {
 	jr, _ := m.JoinRef.Get()
 	ref, _ := m.Ref.Get()
 	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
-	for i := 0; i < len(a.taps); i++ {
-		sub := a.taps[i]
-		if !sub.wants(msg.Event) {
-			continue
-		}
-		select {
-		case sub.c <- msg:
-			sub.slow = false
-			continue
-		default:
-		}
-		switch sub.overflow {
-		case DropNewest:
-			a.s.dropped(sub)
-		case DropOldest:
-			select {
-			case <-sub.c:
-			default:
-			}
-			select {
-			case sub.c <- msg:
-			default:
-			}
-			a.s.dropped(sub)
-		case CloseWithError:
-			a.s.dropped(sub)
-			sub.finish(ErrSlowConsumer)
-			a.taps = removeSub(a.taps, sub)
-			i--
-		case Block:
-			select {
-			case sub.c <- msg:
-			case <-sub.quit:
-			case <-a.ctx.Done():
-			}
-		}
-	}
+	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
 }
 
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a

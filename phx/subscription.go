@@ -199,3 +199,49 @@ func (s *TypedSubscription[T]) All(ctx context.Context) iter.Seq2[Typed[T], erro
 		}
 	}
 }
+
+// deliver hands msg to every subscription in subs that wants it and returns
+// subs without the ones it closed for being slow. It never blocks unless a
+// subscription asked for the Block policy; such a delivery waits for room,
+// for the subscription's Close, or for done. Only the actor that owns subs
+// calls it, so the slow flags need no lock.
+func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}) []*Subscription {
+	for i := 0; i < len(subs); i++ {
+		sub := subs[i]
+		if !sub.wants(msg.Event) {
+			continue
+		}
+		select {
+		case sub.c <- msg:
+			sub.slow = false
+			continue
+		default:
+		}
+		switch sub.overflow {
+		case DropNewest:
+			s.dropped(sub)
+		case DropOldest:
+			select {
+			case <-sub.c:
+			default:
+			}
+			select {
+			case sub.c <- msg:
+			default:
+			}
+			s.dropped(sub)
+		case CloseWithError:
+			s.dropped(sub)
+			sub.finish(ErrSlowConsumer)
+			subs = removeSub(subs, sub)
+			i--
+		case Block:
+			select {
+			case sub.c <- msg:
+			case <-sub.quit:
+			case <-done:
+			}
+		}
+	}
+	return subs
+}
