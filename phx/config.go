@@ -49,10 +49,21 @@ type Config struct {
 	// AuthTokenFunc, if set, is called on every connect and wins over AuthToken.
 	AuthTokenFunc func() string
 	// Dialer dials the WebSocket (TLS, proxy, buffer sizes). Zero: a copy of
-	// websocket.DefaultDialer. Ignored when Transport is set.
+	// websocket.DefaultDialer, whose 4 KiB read buffer keeps idle sockets
+	// small; a socket that mostly receives large frames reads them with
+	// fewer system calls with a larger ReadBufferSize. Ignored when
+	// Transport is set.
 	Dialer *websocket.Dialer
-	// Transport replaces the WebSocket transport (tests, other transports).
+	// Transport replaces the WebSocket transport: &LongPoll{} for long-poll
+	// only, Fallback for a custom fallback, or one of the caller's own.
 	Transport Transport
+	// LongPollFallback, if positive, falls back to long-poll when the
+	// WebSocket does not open and carry a heartbeat within this long, as
+	// phoenix.js's longPollFallbackMs (2.5 s in its connectWithFallback):
+	// the socket dials Fallback(WebSocket with Dialer, &LongPoll{ReadLimit},
+	// LongPollFallback) and, once fallen back, stays on long-poll across
+	// reconnects. Zero: WebSocket only. Ignored when Transport is set.
+	LongPollFallback time.Duration
 
 	// Timeout is the default push, join and leave timeout. Zero: 10 s
 	// (phoenix.js).
@@ -166,6 +177,9 @@ func (c *Config) withDefaults() Config {
 			cp.WriteBufferPool = &writeBufferPool
 		}
 		d.Transport = &wsTransport{dialer: &cp, readLimit: d.ReadLimit}
+		if d.LongPollFallback > 0 {
+			d.Transport = Fallback(d.Transport, &LongPoll{ReadLimit: d.ReadLimit}, d.LongPollFallback)
+		}
 	}
 	return d
 }

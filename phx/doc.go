@@ -40,6 +40,16 @@
 // and fault switches: point Connect at its URL. The examples of this package
 // run against it.
 //
+// # Transports
+//
+// The socket speaks WebSocket by default (Config.Dialer for TLS, proxies and
+// buffer sizes). LongPoll is Phoenix's long-poll transport, for networks
+// that pass no WebSocket. Config.LongPollFallback tries the WebSocket first
+// and falls back to long-poll when it does not open and carry a heartbeat in
+// time, as phoenix.js's longPollFallbackMs; Fallback builds the same from
+// any two transports. Config.Transport takes any Transport, the caller's own
+// included.
+//
 // # Behaviour
 //
 // phx does what the official JavaScript client (phoenix.js) does where the
@@ -127,5 +137,5 @@
 // Refs come from one counter per socket; a channel skips any ref its own
 // pushes still wait on. Each actor keeps one timer over a deadline heap for
 // its timeouts and rejoin; an idle channel keeps none. An idle joined
-// channel costs about 6 KiB, two thirds of it its goroutine's stack.
+// channel costs about 3.6 KiB, two thirds of it its goroutine's stack.
 package phx

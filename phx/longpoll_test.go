@@ -550,49 +550,68 @@ func TestFallback(t *testing.T) {
 		{"websocket hangs", wsHang, "longpoll"},
 		{"websocket passes no frames", wsBlackhole, "longpoll"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := testCtx(t)
-			s := newLPServer(t, phxtest.DemoConfig(), tc.mode)
-			tr := phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
-			sock := lpDial(t, s, &phx.Config{Transport: tr, Params: url.Values{"user": {"fb"}}})
-			onlyTransport(t, ctx, s, tc.want)
-			ch := sock.Channel("room:fb", nil)
-			if _, err := ch.Join(ctx); err != nil {
-				t.Fatal(err)
+		for _, viaConfig := range []bool{false, true} {
+			name := tc.name
+			if viaConfig {
+				name += " (Config.LongPollFallback)"
 			}
-			if r, err := ch.Push(ctx, "echo", map[string]int{"x": 1}); err != nil || string(r.Response) != `{"x":1}` {
-				t.Fatalf("echo = %+v, %v", r, err)
-			}
-			if tc.want == "websocket" {
-				if s.lp.Load() != 0 {
-					t.Fatal("fell back from a working WebSocket")
-				}
-				// The check's heartbeat reply stays inside the transport.
-				if st := sock.Stats(); st.Unrouted != 0 {
-					t.Fatalf("%+v", st)
-				}
-				return
-			}
-			// A reconnect stays on long-poll: no new WebSocket attempt.
-			wsBefore := s.ws.Load()
-			if s.Disconnect("user_socket:fb") != 1 {
-				t.Fatal("no socket disconnected")
-			}
-			waitStatus[phx.Disconnected](t, ctx, sock, nil)
-			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:fb" })
-			if _, err := ch.Push(ctx, "echo", nil); err != nil {
-				t.Fatal(err)
-			}
-			if s.ws.Load() != wsBefore {
-				t.Fatal("a reconnect tried the WebSocket again")
-			}
-			for _, c := range s.Conns() {
-				if c.Transport() != "longpoll" {
-					t.Fatal(c.Transport())
-				}
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				testFallback(t, tc.mode, tc.want, viaConfig)
+			})
+		}
+	}
+}
+
+func testFallback(t *testing.T, mode wsMode, want string, viaConfig bool) {
+	ctx := testCtx(t)
+	s := newLPServer(t, phxtest.DemoConfig(), mode)
+	cfg := &phx.Config{Params: url.Values{"user": {"fb"}}}
+	if viaConfig {
+		cfg.LongPollFallback = 200 * time.Millisecond
+	} else {
+		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
+	}
+	sock, err := phx.Connect(ctx, s.url, fast(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	onlyTransport(t, ctx, s, want)
+	ch := sock.Channel("room:fb", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ch.Push(ctx, "echo", map[string]int{"x": 1}); err != nil || string(r.Response) != `{"x":1}` {
+		t.Fatalf("echo = %+v, %v", r, err)
+	}
+	if want == "websocket" {
+		if s.lp.Load() != 0 {
+			t.Fatal("fell back from a working WebSocket")
+		}
+		// The check's heartbeat reply stays inside the transport.
+		if st := sock.Stats(); st.Unrouted != 0 {
+			t.Fatalf("%+v", st)
+		}
+		return
+	}
+	// A reconnect stays on long-poll: no new WebSocket attempt.
+	wsBefore := s.ws.Load()
+	if s.Disconnect("user_socket:fb") != 1 {
+		t.Fatal("no socket disconnected")
+	}
+	waitStatus[phx.Disconnected](t, ctx, sock, nil)
+	waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:fb" })
+	if _, err := ch.Push(ctx, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.ws.Load() != wsBefore {
+		t.Fatal("a reconnect tried the WebSocket again")
+	}
+	for _, c := range s.Conns() {
+		if c.Transport() != "longpoll" {
+			t.Fatal(c.Transport())
+		}
 	}
 }
 
