@@ -508,7 +508,7 @@ func TestReconnectSchedule(t *testing.T) {
 		for i, d := range want {
 			at += d * time.Millisecond
 			n := h.tr.dialCount()
-			sleep(start.Add(at).Sub(time.Now()) - time.Millisecond)
+			sleep(time.Until(start.Add(at)) - time.Millisecond)
 			synctest.Wait()
 			if h.tr.dialCount() != n {
 				t.Fatalf("attempt %d early", i+1)
