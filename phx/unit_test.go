@@ -1222,7 +1222,7 @@ func TestChannelInboxOverflow(t *testing.T) {
 		h.srv.reply(t, pm, "ok", `"r"`)
 		synctest.Wait()
 		if len(good.C()) != chanInbox+extra {
-			t.Fatalf("healthy topic got %d", len(good.C()))
+			t.Fatalf("healthy topic got %d, stats %+v", len(good.C()), h.sock.Stats())
 		}
 		if st := h.sock.Stats(); st.Overflowed != extra || st.Dropped != 0 {
 			t.Fatalf("stats %+v", st)
