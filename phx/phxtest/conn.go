@@ -374,6 +374,7 @@ func (c *Conn) enqueue(ctx context.Context, f *outFrame) error {
 func (c *Conn) terminate(code int, abrupt bool) {
 	c.closeOnce.Do(func() {
 		c.cancel()
+		c.srv.notify() // no longer open: see Conns
 		if c.ws != nil {
 			if abrupt {
 				c.ws.UnderlyingConn().Close()

@@ -393,12 +393,16 @@ func (s *Server) Stats() Stats {
 	return Stats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Active: n}
 }
 
-// Conns returns the open connections, oldest first.
+// Conns returns the open connections, oldest first. A connection that is
+// ending (dropped, closed by either side) is no longer open, though its
+// goroutines may still be stopping.
 func (s *Server) Conns() []*Conn {
 	s.mu.Lock()
 	out := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
-		out = append(out, c)
+		if c.ctx.Err() == nil {
+			out = append(out, c)
+		}
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
@@ -420,14 +424,17 @@ func (s *Server) WaitConn(ctx context.Context, n int) (*Conn, error) {
 	return c, err
 }
 
-// WaitJoined waits until some connection has a channel joined on topic
-// (its ok reply queued for writing) and returns that connection.
+// WaitJoined waits until some open connection has a channel joined on
+// topic (its ok reply queued for writing) and returns the newest such
+// connection: a client that reconnected may still be open on an older one
+// as far as the server knows.
 func (s *Server) WaitJoined(ctx context.Context, topic string) (*Conn, error) {
 	var c *Conn
 	err := s.wait(ctx, func() bool {
-		for _, x := range s.Conns() {
-			if x.IsJoined(topic) {
-				c = x
+		cs := s.Conns()
+		for i := len(cs) - 1; i >= 0; i-- {
+			if cs[i].IsJoined(topic) {
+				c = cs[i]
 				return true
 			}
 		}

@@ -179,6 +179,52 @@ func TestDropAndCloseWith(t *testing.T) {
 	}
 }
 
+// TestEndingConnNotListed: a connection is no longer open as soon as it
+// is dropped, though its goroutines are still stopping; WaitJoined finds
+// the newest open connection with the topic joined, the one a client that
+// reconnected uses.
+func TestEndingConnNotListed(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	a := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	a.join("room:x", "1")
+	b := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=b")
+	b.join("room:x", "2")
+	both := func() bool {
+		n := 0
+		for _, c := range srv.Conns() {
+			if c.IsJoined("room:x") {
+				n++
+			}
+		}
+		return n == 2
+	}
+	if err := srv.Wait(ctxT(t), both); err != nil {
+		t.Fatal(err)
+	}
+	newest, err := srv.WaitJoined(ctxT(t), "room:x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := newest.SocketID(); id != "user_socket:b" {
+		t.Fatalf("WaitJoined found %s, want b's connection", id)
+	}
+	newest.Drop()
+	for _, c := range srv.Conns() {
+		if c == newest {
+			t.Fatal("a dropped connection is still listed")
+		}
+	}
+	c, err := srv.WaitJoined(ctxT(t), "room:x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := c.SocketID(); id != "user_socket:a" {
+		t.Fatalf("WaitJoined after the drop found %s, want a's connection", id)
+	}
+	b.expect("close 1006")
+}
+
 func waitConns(t *testing.T, srv *phxtest.Server, n int) []*phxtest.Conn {
 	t.Helper()
 	if _, err := srv.WaitConn(ctxT(t), n); err != nil {
