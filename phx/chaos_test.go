@@ -152,12 +152,61 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>32|1))
 	hb := *chaosHeartbeat
 	const pushTimeout = 2 * time.Second
+	const heldBase = 1 << 30        // ids of held pushes, apart from the others
 	const rejoinBound = time.Second // G2: every topic rejoined within this of the server being reachable
 	heapAt := max(1, min(50, cycles/10))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+	// echo answers at once; held answers when the test says, so that a
+	// stale reply can be aimed at a push that is still waiting.
+	type heldReq struct {
+		id int
+		rr phxtest.ReplyRef
+	}
+	heldIn := make(chan heldReq, 64)
+	// Topics whose next join is preceded by frames of their previous join
+	// session (topic → that join_ref), which reach the client while its
+	// rejoin is still waiting for the reply.
+	var staleOnJoin sync.Map
+	var staleBeforeJoin atomic.Int64
+	srv := phxtest.NewServer(t, phxtest.Config{Channels: map[string]phxtest.Handler{"echo:*": phxtest.HandlerFuncs{
+		JoinFunc: func(_ context.Context, ch *phxtest.Channel, _ json.RawMessage) (any, error) {
+			v, ok := staleOnJoin.LoadAndDelete(ch.Topic())
+			if !ok {
+				return nil, nil
+			}
+			jr, tp := wire.NewRef(v.(string)), ch.Topic()
+			for _, m := range []wire.Message{
+				{JoinRef: jr, Topic: tp, Event: "seq", Payload: mustJSON(seqBody{S: 1 << 40, Stale: true})},
+				// A refusal of the join under way, with the old join_ref.
+				{JoinRef: jr, Ref: wire.NewRef(ch.JoinRef()), Topic: tp, Event: wire.EventReply,
+					Payload: []byte(`{"status":"error","response":{"reason":"stale"}}`)},
+				{JoinRef: jr, Ref: jr, Topic: tp, Event: wire.EventError, Payload: []byte(`{}`)},
+				{JoinRef: jr, Ref: jr, Topic: tp, Event: wire.EventClose, Payload: []byte(`{}`)},
+			} {
+				if ch.Conn().Send(m) == nil {
+					staleBeforeJoin.Add(1)
+				}
+			}
+			return nil, nil
+		},
+		InFunc: func(ctx context.Context, _ *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
+			switch in.Event {
+			case "echo":
+				return phxtest.Reply("ok", json.RawMessage(in.Payload))
+			case "held":
+				var b echoBody
+				_ = json.Unmarshal(in.Payload, &b)
+				select {
+				case heldIn <- heldReq{b.ID, in.ReplyRef()}:
+				case <-ctx.Done():
+				}
+				return phxtest.NoReply()
+			}
+			return phxtest.Crash()
+		},
+	}}})
 	bo := func() backoff.BackOff {
 		return backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(10*time.Millisecond),
@@ -182,13 +231,14 @@ func TestChaos(t *testing.T) {
 	stopWork := sync.OnceFunc(func() { close(gate.stop) })
 	// bg: goroutines that end once the socket is closed; pushers and
 	// bcaster: ones that end once their work is done or stopped.
-	var bg, pushers, bcaster sync.WaitGroup
+	var bg, pushers, bcaster, heldWG sync.WaitGroup
 	// On every way out (t.Fatal included) nothing of the test outlives it.
 	defer func() {
 		stopWork()
 		closeSock()
 		pushers.Wait()
 		bcaster.Wait()
+		heldWG.Wait()
 		bg.Wait()
 	}()
 
@@ -197,7 +247,7 @@ func TestChaos(t *testing.T) {
 	var (
 		stMu      sync.Mutex
 		joinedRef = map[string]string{}
-		rejoining int // Rejoining after phx_error: only a stale one could cause it here
+		rejoining int // Rejoining after phx_error or a refusal: only stale frames could cause one here
 		ended     []phx.ChannelEnded
 		slowCons  int
 	)
@@ -225,7 +275,7 @@ func TestChaos(t *testing.T) {
 				}
 			case phx.Rejoining:
 				var se *phx.ServerError
-				if errors.As(st.Err, &se) {
+				if _, refused := phx.AsReplyError(st.Err); refused || errors.As(st.Err, &se) {
 					stMu.Lock()
 					rejoining++
 					stMu.Unlock()
@@ -447,6 +497,8 @@ func TestChaos(t *testing.T) {
 		slowRejoins             int
 		maxDetect               time.Duration
 		staleInjected, pingErrs int
+		staleAimed              int // stale replies aimed at a waiting push
+		heldN, heldOK, heldLost int
 		heapBase, heapEnd       uint64
 		written, writtenUnacked int
 	)
@@ -489,6 +541,12 @@ func TestChaos(t *testing.T) {
 		oldRefs := make([]string, nTopics)
 		for i, tp := range topics {
 			oldRefs[i], _ = old.JoinRef(tp)
+		}
+		staleOnJoin.Clear()
+		for _, i := range rng.Perm(nTopics)[:min(*chaosStale, nTopics)] {
+			if oldRefs[i] != "" {
+				staleOnJoin.Store(topics[i], oldRefs[i])
+			}
 		}
 		gate.advance(int64(2 * cycle))
 		var reachable time.Time
@@ -554,21 +612,57 @@ func TestChaos(t *testing.T) {
 			}
 		}
 
-		// G5: frames of the previous join session of a few topics, one of
-		// them a reply whose ref is a push the client sent on the new
-		// connection (possibly still waiting for its reply).
-		recv := cur.Received()
-		for _, i := range rng.Perm(nTopics)[:min(*chaosStale, nTopics)] {
-			tp, jr := topics[i], oldRefs[i]
-			if jr == "" {
+		// G5: frames of the previous join session of a few topics: a
+		// broadcast-like push, phx_error, phx_close, and a reply aimed at a
+		// push that is waiting for its own reply (held by the server until
+		// the stale frames are read). That push must still get its own.
+		type heldRes struct {
+			id  int
+			r   phx.Reply
+			err error
+		}
+		sel := rng.Perm(nTopics)[:min(*chaosStale, nTopics)]
+		heldOut := make(chan heldRes, len(sel))
+		heldTopic := map[int]string{}
+		for _, i := range sel {
+			id := heldBase + heldN
+			heldN++
+			heldTopic[id] = topics[i]
+			ch := chans[i]
+			goWG(&heldWG, func() {
+				r, err := ch.Push(ctx, "held", echoBody{ID: id, T: ch.Topic()}, phx.WithTimeout(pushTimeout))
+				heldOut <- heldRes{id, r, err}
+			})
+		}
+		waiting := map[int]phxtest.ReplyRef{}
+		var results []heldRes
+		for len(waiting)+len(results) < len(sel) {
+			select {
+			case h := <-heldIn:
+				waiting[h.id] = h.rr
+			case r := <-heldOut: // ended before the server had it: a connection loss
+				results = append(results, r)
+			case <-time.After(pushTimeout + time.Second):
+				t.Fatalf("cycle %d: held pushes neither reached the server nor ended", cycle)
+			}
+		}
+		refOf := map[string]string{} // topic → ref of its held push
+		for _, m := range cur.Received() {
+			if m.Event != "held" {
 				continue
 			}
-			ref, _ := cur.JoinRef(tp)
-			for _, m := range slices.Backward(recv) {
-				if m.Topic == tp && m.Event == "echo" {
-					ref, _ = m.Ref.Get()
-					break
+			var b echoBody
+			if json.Unmarshal(m.Payload, &b) == nil {
+				if _, ok := waiting[b.ID]; ok {
+					refOf[m.Topic], _ = m.Ref.Get()
 				}
+			}
+		}
+		for _, i := range sel {
+			tp, jr := topics[i], oldRefs[i]
+			ref, ok := refOf[tp]
+			if jr == "" || !ok {
+				continue
 			}
 			stale := []wire.Message{
 				{JoinRef: wire.NewRef(jr), Topic: tp, Event: "seq", Payload: mustJSON(seqBody{S: 1 << 40, Stale: true})},
@@ -582,6 +676,7 @@ func TestChaos(t *testing.T) {
 					staleInjected++
 				}
 			}
+			staleAimed++
 		}
 		// A ping's reply comes after them on the same connection: once it
 		// is back, the socket has read the stale frames.
@@ -591,6 +686,34 @@ func TestChaos(t *testing.T) {
 			t.Logf("cycle %d: ping after the stale frames: %v", cycle, err)
 		}
 		pcancel()
+		for id, rr := range waiting {
+			_ = rr.Reply("ok", echoBody{ID: id, T: heldTopic[id]})
+		}
+		for len(results) < len(sel) {
+			select {
+			case r := <-heldOut:
+				results = append(results, r)
+			case <-time.After(pushTimeout + time.Second):
+				t.Fatalf("cycle %d: a held push without an outcome", cycle)
+			}
+		}
+		for _, r := range results {
+			var b echoBody
+			switch {
+			case r.err == nil && json.Unmarshal(r.r.Response, &b) == nil && b.ID == r.id && b.T == heldTopic[r.id]:
+				heldOK++
+			case r.err == nil:
+				misrouted.Add(1)
+				if b.Stale {
+					staleDelivered.Add(1)
+				}
+				t.Logf("cycle %d: held push %d resolved with %s", cycle, r.id, r.r.Response)
+			case errors.Is(r.err, phx.ErrDisconnected), errors.Is(r.err, phx.ErrTimeout):
+				heldLost++
+			default:
+				t.Errorf("cycle %d: held push: %v", cycle, r.err)
+			}
+		}
 
 		spent[f] += time.Since(cycleStart)
 		worst[f] = max(worst[f], lat)
@@ -676,8 +799,10 @@ func TestChaos(t *testing.T) {
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond), rejoinBound, slowRejoins)
 	t.Logf("chaos: push outcomes %s; replies written %d, read %d, written but never read %d",
 		strings.Join(outs, " "), written, countTrue(acked), writtenUnacked)
-	t.Logf("chaos: broadcasts sent %d (failed %d), delivered %d, gaps across sessions %d; stale frames injected %d (pings failed %d), client Stats.Stale %d + Unrouted %d",
-		bcastSent.Load(), bcastErrs.Load(), delivered.Load(), gapsAcross.Load(), staleInjected, pingErrs, stats.Stale, stats.Unrouted)
+	t.Logf("chaos: broadcasts sent %d (failed %d), delivered %d, gaps across sessions %d; stale frames injected %d after rejoins (pings failed %d) and %d ahead of join replies, client Stats.Stale %d + Unrouted %d",
+		bcastSent.Load(), bcastErrs.Load(), delivered.Load(), gapsAcross.Load(), staleInjected, pingErrs, staleBeforeJoin.Load(), stats.Stale, stats.Unrouted)
+	t.Logf("chaos: held pushes %d: own reply %d, lost to a connection loss %d; stale replies aimed at them %d",
+		heldN, heldOK, heldLost, staleAimed)
 	t.Logf("chaos: stats %+v, slow-consumer events %d, tap dropped %d, heap after cycle %d: %d KiB, after %d: %d KiB",
 		stats, slowCons, tap.Dropped(), heapAt, heapBase>>10, cycles, heapEnd>>10)
 	t.Logf("chaos: cycles=%d topics=%d pushes=%d lost=%d dup=%d misrouted=%d reordered=%d stale_delivered=%d heap_growth=%dKiB leaked=%d",
