@@ -36,7 +36,7 @@ var (
 	chaosBroadcasts = flag.Int("chaos.broadcasts", 1000, "chaos: sequence-numbered broadcasts per topic")
 	chaosStale      = flag.Int("chaos.stale", 4, "chaos: topics that get frames of their previous join session after each rejoin")
 	chaosSeed       = flag.Uint64("chaos.seed", 0, "chaos: seed of the fault sequence (0: from the clock)")
-	chaosHeartbeat  = flag.Duration("chaos.heartbeat", 50*time.Millisecond, "chaos: heartbeat interval and timeout")
+	chaosHeartbeat  = flag.Duration("chaos.heartbeat", 100*time.Millisecond, "chaos: heartbeat interval and timeout")
 )
 
 type fault int
