@@ -43,6 +43,7 @@ var (
 	chaosBroadcasts = flag.Int("chaos.broadcasts", 1000, "chaos: sequence-numbered broadcasts per topic")
 	chaosStale      = flag.Int("chaos.stale", 4, "chaos: topics that get frames of their previous join session after each rejoin")
 	chaosSeed       = flag.Uint64("chaos.seed", 0, "chaos: seed of the fault sequence (0: from the clock)")
+	chaosCrash      = flag.Int("chaos.crash", 0, "chaos: percent of cycles that crash channels on the server (phx_error, rejoin on the same connection) instead of the G2 mix")
 	chaosHeartbeat  = flag.Duration("chaos.heartbeat", 100*time.Millisecond, "chaos: heartbeat interval and timeout")
 )
 
@@ -53,15 +54,20 @@ const (
 	faultDrop                   // TCP closed with no close frame
 	faultClose1011              // close frame 1011
 	faultBlackhole              // server stops reading and answering heartbeats (F4)
+	faultCrash                  // channels crash on the server (F9); not in the G2 mix
 	nFaults
 )
 
 func (f fault) String() string {
-	return [...]string{"restart", "drop", "close1011", "blackhole"}[f]
+	return [...]string{"restart", "drop", "close1011", "blackhole", "crash"}[f]
 }
 
-// pickFault draws the G2 mix: 40% restart, 20% each of the others.
-func pickFault(rng *rand.Rand) fault {
+// pickFault draws crashPct% crashes, else the G2 mix: 40% restart, 20% each
+// of the others.
+func pickFault(rng *rand.Rand, crashPct int) fault {
+	if rng.IntN(100) < crashPct {
+		return faultCrash
+	}
 	switch n := rng.IntN(10); {
 	case n < 4:
 		return faultRestart
@@ -370,10 +376,11 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	// Waits until a connection newer than after has every topic joined and
-	// the client reported each of those join_refs: the channels can
-	// deliver again.
-	joinedOn := func(after int64) (*phxtest.Conn, error) {
+	// Waits until a connection newer than after (or same, after a crash)
+	// has every topic joined, with a join_ref other than fresh[topic] where
+	// given, and the client reported each of those join_refs: the
+	// channels can deliver again.
+	joinedOn := func(after int64, same *phxtest.Conn, fresh map[string]string) (*phxtest.Conn, error) {
 		bound := time.NewTimer(10 * time.Second)
 		defer bound.Stop()
 		for {
@@ -383,11 +390,14 @@ func TestChaos(t *testing.T) {
 					newest = c
 				}
 			}
+			if same != nil {
+				newest = same
+			}
 			if newest != nil {
 				all := true
 				stMu.Lock()
 				for _, tp := range topics {
-					if jr, ok := newest.JoinRef(tp); !ok || joinedRef[tp] != jr {
+					if jr, ok := newest.JoinRef(tp); !ok || joinedRef[tp] != jr || jr == fresh[tp] {
 						all = false
 						break
 					}
@@ -408,7 +418,7 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}
-	cur, err := joinedOn(0)
+	cur, err := joinedOn(0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,10 +517,12 @@ func TestChaos(t *testing.T) {
 		staleInjected, pingErrs int
 		staleAimed              int // stale replies aimed at a waiting push
 		heldN, heldOK, heldLost int
+		crashes                 int // channels crashed: each is one expected Rejoining
 		heapBase, heapEnd       uint64
 		written, writtenUnacked int
 	)
 	latencies = make([]time.Duration, 0, cycles)
+	crashedFresh := map[string]string{}
 	writtenSet := make([]bool, nPushes)
 	heapInUse := func() uint64 {
 		runtime.GC()
@@ -534,7 +546,7 @@ func TestChaos(t *testing.T) {
 	}
 	start := time.Now()
 	for cycle := range cycles {
-		f := pickFault(rng)
+		f := pickFault(rng, *chaosCrash)
 		counts[f]++
 		cycleStart := time.Now()
 		for len(discs) > 0 {
@@ -542,7 +554,7 @@ func TestChaos(t *testing.T) {
 		}
 		// The connection the client is on now: a heartbeat timeout of the
 		// client's own (heartbeats are short here) may have replaced cur.
-		old, err := joinedOn(0)
+		old, err := joinedOn(0, nil, nil)
 		if err != nil {
 			t.Fatalf("cycle %d: not settled: %v", cycle, err)
 		}
@@ -550,8 +562,11 @@ func TestChaos(t *testing.T) {
 		for i, tp := range topics {
 			oldRefs[i], _ = old.JoinRef(tp)
 		}
+		// The topics that get stale frames this cycle (and that crash, in
+		// a crash cycle).
+		sel := rng.Perm(nTopics)[:max(1, min(*chaosStale, nTopics))]
 		staleOnJoin.Clear()
-		for _, i := range rng.Perm(nTopics)[:min(*chaosStale, nTopics)] {
+		for _, i := range sel {
 			if oldRefs[i] != "" {
 				staleOnJoin.Store(topics[i], oldRefs[i])
 			}
@@ -588,8 +603,23 @@ func TestChaos(t *testing.T) {
 				t.Fatalf("cycle %d: blackhole not detected within 10 s", cycle)
 			}
 			old.Drop()
+		case faultCrash:
+			for _, i := range sel {
+				if err := old.CrashChannel(ctx, topics[i]); err != nil {
+					t.Logf("cycle %d: crash %s: %v", cycle, topics[i], err)
+				}
+				crashedFresh[topics[i]] = oldRefs[i]
+				crashes++
+			}
+			reachable = time.Now()
 		}
-		c, err := joinedOn(old.ID())
+		var c *phxtest.Conn
+		if f == faultCrash {
+			c, err = joinedOn(0, old, crashedFresh)
+			clear(crashedFresh)
+		} else {
+			c, err = joinedOn(old.ID(), nil, nil)
+		}
 		if err != nil {
 			t.Fatalf("cycle %d (%v): topics not rejoined: %v", cycle, f, err)
 		}
@@ -599,11 +629,13 @@ func TestChaos(t *testing.T) {
 			slowRejoins++
 			t.Logf("cycle %d (%v): rejoined after %v", cycle, f, lat)
 		}
-		select {
-		case <-old.Done():
-			scanSent(old)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("cycle %d: old connection did not end within 10 s", cycle)
+		if c != old {
+			select {
+			case <-old.Done():
+				scanSent(old)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("cycle %d: old connection did not end within 10 s", cycle)
+			}
 		}
 		cur = c
 		// The calm half: pushes and broadcasts on joined channels. Every
@@ -629,7 +661,6 @@ func TestChaos(t *testing.T) {
 			r   phx.Reply
 			err error
 		}
-		sel := rng.Perm(nTopics)[:min(*chaosStale, nTopics)]
 		heldOut := make(chan heldRes, len(sel))
 		heldTopic := map[int]string{}
 		for _, i := range sel {
@@ -671,7 +702,7 @@ func TestChaos(t *testing.T) {
 		for _, i := range sel {
 			tp, jr := topics[i], oldRefs[i]
 			ref, ok := refOf[tp]
-			if jr == "" || !ok {
+			if now, _ := cur.JoinRef(tp); jr == "" || jr == now || !ok {
 				continue
 			}
 			stale := []wire.Message{
@@ -795,11 +826,11 @@ func TestChaos(t *testing.T) {
 		outs = append(outs, fmt.Sprintf("%s=%d", outcomeNames[o], byOutcome[o]))
 	}
 	stMu.Lock()
-	staleEffects := rejoining + len(ended)
+	staleEffects := rejoining - crashes + len(ended)
 	stMu.Unlock()
 
-	t.Logf("chaos: faults restart=%d drop=%d close1011=%d blackhole=%d in %v (blackhole detected ≤ %v)",
-		counts[faultRestart], counts[faultDrop], counts[faultClose1011], counts[faultBlackhole], churn.Round(time.Millisecond), maxDetect.Round(time.Millisecond))
+	t.Logf("chaos: faults restart=%d drop=%d close1011=%d blackhole=%d crash=%d in %v (blackhole detected ≤ %v)",
+		counts[faultRestart], counts[faultDrop], counts[faultClose1011], counts[faultBlackhole], counts[faultCrash], churn.Round(time.Millisecond), maxDetect.Round(time.Millisecond))
 	for f := range nFaults {
 		if counts[f] > 0 {
 			t.Logf("chaos: %v: %d cycles, %v a cycle, slowest rejoin %v", f, counts[f],
