@@ -544,19 +544,39 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}
+	pingedOn := func(c *phxtest.Conn) bool {
+		before := countTopic(c.Received(), wire.TopicPhoenix)
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer pcancel()
+		_, err := sock.Ping(pctx)
+		return err == nil && countTopic(c.Received(), wire.TopicPhoenix) > before
+	}
 	start := time.Now()
 	for cycle := range cycles {
 		f := pickFault(rng, *chaosCrash)
 		counts[f]++
 		cycleStart := time.Now()
-		for len(discs) > 0 {
-			<-discs
-		}
 		// The connection the client is on now: a heartbeat timeout of the
-		// client's own (heartbeats are short here) may have replaced cur.
-		old, err := joinedOn(0, nil, nil)
-		if err != nil {
-			t.Fatalf("cycle %d: not settled: %v", cycle, err)
+		// client's own (heartbeats are short here) may have replaced cur,
+		// or be replacing it. A blackhole must hit the connection the
+		// client uses, or nothing would ever detect it: a ping the
+		// connection receives proves it, and a loss after that is
+		// reported after the drain.
+		var old *phxtest.Conn
+		for attempt := 0; ; attempt++ {
+			for len(discs) > 0 {
+				<-discs
+			}
+			old, err = joinedOn(0, nil, nil)
+			if err != nil {
+				t.Fatalf("cycle %d: not settled: %v", cycle, err)
+			}
+			if f != faultBlackhole || pingedOn(old) {
+				break
+			}
+			if attempt == 10 {
+				t.Fatalf("cycle %d: no ping reached the newest connection", cycle)
+			}
 		}
 		oldRefs := make([]string, nTopics)
 		for i, tp := range topics {
@@ -599,6 +619,9 @@ func TestChaos(t *testing.T) {
 				} else {
 					t.Logf("cycle %d: blackholed connection ended by %v", cycle, d.err)
 				}
+			case <-old.Done(): // the client had left it after all
+				reachable = time.Now()
+				t.Logf("cycle %d: blackholed connection ended before the client reported a loss", cycle)
 			case <-time.After(10 * time.Second):
 				t.Fatalf("cycle %d: blackhole not detected within 10 s", cycle)
 			}
@@ -878,6 +901,16 @@ func TestChaos(t *testing.T) {
 	if got := byOutcome[outOK]; got == 0 {
 		t.Error("no push succeeded")
 	}
+}
+
+func countTopic(ms []wire.Message, topic string) int {
+	n := 0
+	for _, m := range ms {
+		if m.Topic == topic {
+			n++
+		}
+	}
+	return n
 }
 
 func countTrue(b []bool) int {
