@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve golden
+.PHONY: test vet js bench fuzz lint demo serve golden chaos soak
 
 test: vet js
 	$(GO) test -race ./...
@@ -27,6 +27,17 @@ bench:
 # says why a bare deadline with no failing input is retried.
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash .ci/fuzz
+
+# chaos runs the reliability test at CI size (500 reconnect cycles, 20 topics,
+# 10,000 pushes; it is part of make test too) and prints its summary line;
+# soak runs it at the long-tier sizes. CHAOSFLAGS adds -chaos.* flags, for
+# example -chaos.seed=N to replay a run.
+chaos:
+	$(GO) test -race -run '^TestChaos$$' -v -count=1 ./phx/ -args $(CHAOSFLAGS)
+
+soak:
+	$(GO) test -race -run '^TestChaos$$' -v -count=1 -timeout 60m ./phx/ -args \
+	  -chaos.cycles=10000 -chaos.pushes=100000 -chaos.broadcasts=50000 $(CHAOSFLAGS)
 
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
