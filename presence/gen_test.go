@@ -203,22 +203,17 @@ func (g *gen) randomDiff() genMsg {
 		return g.diffMsg(side{{k, []genMeta{nm}}}, side{{k, []genMeta{old}}})
 	case n < 80:
 		// A batch, as when a node goes down or several sockets change at once.
+		// Phoenix groups a batch by key: a key appears at most once on each
+		// side, with all its metas.
 		var joins, leaves side
 		for range 1 + g.r.IntN(4) {
 			if g.r.IntN(2) == 0 {
 				k := g.pickKey()
 				m := g.newMeta("")
 				g.addMeta(k, m)
-				joins = append(joins, struct {
-					key   string
-					metas []genMeta
-				}{k, []genMeta{m}})
+				joins = addToSide(joins, k, m)
 			} else if k, i, ok := g.some(); ok {
-				m := g.removeMeta(k, i)
-				leaves = append(leaves, struct {
-					key   string
-					metas []genMeta
-				}{k, []genMeta{m}})
+				leaves = addToSide(leaves, k, g.removeMeta(k, i))
 			}
 		}
 		return g.diffMsg(joins, leaves)
@@ -242,6 +237,20 @@ func (g *gen) randomDiff() genMsg {
 	g.addMeta(k, a)
 	g.addMeta(k, b)
 	return g.diffMsg(side{{k, []genMeta{a, b}}}, nil)
+}
+
+// addToSide adds m to key's metas in s, or key with m when s lacks it.
+func addToSide(s side, key string, m genMeta) side {
+	for i := range s {
+		if s[i].key == key {
+			s[i].metas = append(s[i].metas, m)
+			return s
+		}
+	}
+	return append(s, struct {
+		key   string
+		metas []genMeta
+	}{key, []genMeta{m}})
 }
 
 func (g *gen) diffMsg(joins, leaves side) genMsg {
