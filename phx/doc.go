@@ -137,5 +137,5 @@
 // Refs come from one counter per socket; a channel skips any ref its own
 // pushes still wait on. Each actor keeps one timer over a deadline heap for
 // its timeouts and rejoin; an idle channel keeps none. An idle joined
-// channel costs about 3.6 KiB, two thirds of it its goroutine's stack.
+// channel costs about 3.5 KiB, two thirds of it its goroutine's stack.
 package phx
