@@ -104,7 +104,11 @@
 //     backoff and the close policy, the Status stream, Ping, and routing.
 //     Each connection adds a reader and a writer goroutine. The reader
 //     decodes only the envelope of each frame (package wire) and hands
-//     frames to the socket in batches, in order.
+//     frames to the socket in batches, in order. The socket checks each
+//     payload's JSON (wire.CheckPayload) before routing it: a malformed
+//     frame, envelope or payload, is counted in Stats.Malformed and ends
+//     the connection with close code 1002 and ErrProtocol; the socket then
+//     reconnects.
 //   - Each channel is an actor of its own, started by the socket on the
 //     channel's first Join, Push, Leave or Subscribe and owned by it: its
 //     state machine, join_ref generations and stale filtering, the push
