@@ -128,12 +128,14 @@ func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 	return s
 }
 
+// lpDial connects to s over long-poll, unless cfg names a transport or asks
+// for the fallback.
 func lpDial(t *testing.T, s *lpServer, cfg *phx.Config) *phx.Socket {
 	t.Helper()
 	if cfg == nil {
 		cfg = &phx.Config{}
 	}
-	if cfg.Transport == nil {
+	if cfg.Transport == nil && cfg.LongPollFallback == 0 {
 		cfg.Transport = &phx.LongPoll{Timeout: 5 * time.Second}
 	}
 	sock, err := phx.Connect(context.Background(), s.url, fast(cfg))
@@ -572,11 +574,7 @@ func testFallback(t *testing.T, mode wsMode, want string, viaConfig bool) {
 	} else {
 		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
 	}
-	sock, err := phx.Connect(ctx, s.url, fast(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := lpDial(t, s, cfg)
 	onlyTransport(t, ctx, s, want)
 	ch := sock.Channel("room:fb", nil)
 	if _, err := ch.Join(ctx); err != nil {
