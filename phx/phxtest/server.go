@@ -102,7 +102,7 @@ type Socket struct {
 type Stats struct {
 	Accepted int64 // connections accepted (WebSocket and long-poll sessions)
 	Refused  int64 // connections refused: Connect hook, RefuseNext or bad vsn
-	Active   int   // connections open now
+	Active   int   // connections open now, as Conns lists them
 }
 
 // Server is an in-process Phoenix-compatible endpoint. All methods are safe
@@ -387,10 +387,7 @@ func (s *Server) RefuseNext(n int) { s.refuse.Store(int64(n)) }
 
 // Stats returns connection counts.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	n := len(s.conns)
-	s.mu.Unlock()
-	return Stats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Active: n}
+	return Stats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Active: len(s.Conns())}
 }
 
 // Conns returns the open connections, oldest first. A connection that is
