@@ -146,78 +146,180 @@ type seqBody struct {
 	Stale bool  `json:"stale,omitempty"`
 }
 
+type heldReq struct {
+	id int
+	rr phxtest.ReplyRef
+}
+
+type heldRes struct {
+	id  int
+	r   phx.Reply
+	err error
+}
+
+type disc struct {
+	at  time.Time
+	err error
+}
+
+const (
+	chaosPushTimeout = 2 * time.Second
+	// A push, a held push or a round of work must end within this.
+	chaosOutcomeBound = chaosPushTimeout + time.Second
+	chaosHeldBase     = 1 << 30     // ids of held pushes, apart from the others
+	chaosRejoinBound  = time.Second // G2: every topic rejoined within this of the server being reachable
+)
+
+// chaosConfig is a run's sizes and seed, from the flags.
+type chaosConfig struct {
+	cycles, nTopics, nPushes int
+	nBroadcasts              int64
+	nStale, crashPct         int
+	heartbeat                time.Duration
+	seed                     uint64
+}
+
+func chaosConfigFromFlags() chaosConfig {
+	c := chaosConfig{
+		cycles: *chaosCycles, nTopics: *chaosTopics, nPushes: *chaosPushes,
+		nBroadcasts: int64(*chaosBroadcasts),
+		nStale:      *chaosStale, crashPct: *chaosCrash,
+		heartbeat: *chaosHeartbeat, seed: *chaosSeed,
+	}
+	if testing.Short() && !flagSet("chaos.cycles") {
+		c.cycles, c.nPushes, c.nBroadcasts = 50, 1000, 100
+	}
+	if c.seed == 0 {
+		c.seed = uint64(time.Now().UnixNano())
+	}
+	return c
+}
+
+// chaosRun is one run of TestChaos: the server and the socket under test,
+// the work spread across the churn, and what each part of it counted.
+type chaosRun struct {
+	t   *testing.T
+	ctx context.Context
+	chaosConfig
+	rng *rand.Rand
+	// Work is released in half-cycle steps: step 2c as cycle c's fault is
+	// injected (in flight across it) and 2c+1 once every topic rejoined.
+	steps  int64
+	heapAt int // the cycle after which the heap figure's base is taken
+
+	srv    *phxtest.Server
+	sock   *phx.Socket
+	topics []string
+	chans  []*phx.Channel
+	cur    *phxtest.Conn // the connection the latest cycle ended on
+
+	gate      *chaosGate
+	closing   atomic.Bool
+	closeSock func()
+	stopWork  func()
+	// bg: goroutines that end once the socket is closed; pushers and
+	// bcaster: ones that end once their work is done or stopped.
+	bg, pushers, bcaster, heldWG sync.WaitGroup
+
+	// The server's side. echo answers at once; held answers when the
+	// test says, so that a stale reply can be aimed at a push that is
+	// still waiting.
+	heldIn chan heldReq
+	// Topics whose next join is preceded by frames of their previous join
+	// session (topic → that join_ref), which reach the client while its
+	// rejoin is still waiting for the reply.
+	staleOnJoin     sync.Map
+	staleBeforeJoin atomic.Int64
+
+	// The status stream: the latest join_ref each topic reported, and
+	// the heartbeat timeouts that end blackhole cycles.
+	stMu       sync.Mutex
+	joinedRef  map[string]string
+	rejoining  int // Rejoining after phx_error or a refusal: only stale frames could cause one here
+	ended      []phx.ChannelEnded
+	slowCons   int
+	joinedNote chan struct{}
+	discs      chan disc
+
+	// The reply tap: acked[id] once the client read push id's reply.
+	tap    *phx.Subscription
+	acked  []bool
+	tapBad atomic.Int64
+
+	// G4 and G5 as the topics' subscriptions see them.
+	reordered, dups, gapsInSession, gapsAcross, staleDelivered, delivered atomic.Int64
+	subEndedEarly                                                         atomic.Int64
+
+	// The pushers and the broadcaster.
+	outcome                                      []int32 // one slot per push id
+	nextPush, started, finished, hung, misrouted atomic.Int64
+	otherErr                                     atomic.Pointer[error]
+	progress                                     chan struct{}
+	bcastErrs, bcastSent, bcastRounds            atomic.Int64
+
+	// The churn.
+	counts                  [nFaults]int
+	spent, worst            [nFaults]time.Duration
+	latencies               []time.Duration
+	slowRejoins             int
+	maxDetect               time.Duration
+	staleInjected, pingErrs int
+	staleAimed              int // stale replies aimed at a waiting push
+	heldN, heldOK, heldLost int
+	crashes                 int // channels crashed: each is one expected Rejoining
+	heapBase, heapEnd       uint64
+	writtenSet              []bool // replies the server wrote (G3's "written"), by push id
+	churnTime               time.Duration
+	stats                   phx.Stats
+}
+
 // TestChaos: reconnect churn against phxtest over loopback WebSockets with
 // every G2–G5 invariant checked; see the package's RELIABILITY figures.
 // It is not parallel: the leak check and the heap figure need the process
 // to itself.
 func TestChaos(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	cycles, nTopics, nPushes := *chaosCycles, *chaosTopics, *chaosPushes
-	nBroadcasts := int64(*chaosBroadcasts)
-	if testing.Short() && !flagSet("chaos.cycles") {
-		cycles, nPushes, nBroadcasts = 50, 1000, 100
-	}
-	seed := *chaosSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("chaos: seed=%d (rerun with -chaos.seed=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>32|1))
-	hb := *chaosHeartbeat
-	const pushTimeout = 2 * time.Second
-	const heldBase = 1 << 30        // ids of held pushes, apart from the others
-	const rejoinBound = time.Second // G2: every topic rejoined within this of the server being reachable
-	heapAt := max(1, min(50, cycles/10))
+	cfg := chaosConfigFromFlags()
+	t.Logf("chaos: seed=%d (rerun with -chaos.seed=%d)", cfg.seed, cfg.seed)
+	r := newChaosRun(t, cfg)
+	// On every way out (t.Fatal included) nothing of the test outlives it.
+	defer r.shutdown()
 
-	ctx := t.Context()
-	// echo answers at once; held answers when the test says, so that a
-	// stale reply can be aimed at a push that is still waiting.
-	type heldReq struct {
-		id int
-		rr phxtest.ReplyRef
+	r.watchStatus()
+	r.tapReplies()
+	r.joinTopics()
+	r.startPushers()
+	r.startBroadcaster()
+	r.churn()
+	r.drain()
+	tl := r.tally(ignore)
+	r.report(tl)
+	r.check(tl)
+}
+
+// newChaosRun starts the server and connects the socket.
+func newChaosRun(t *testing.T, cfg chaosConfig) *chaosRun {
+	r := &chaosRun{
+		t:           t,
+		ctx:         t.Context(),
+		chaosConfig: cfg,
+		rng:         rand.New(rand.NewPCG(cfg.seed, cfg.seed>>32|1)),
+		steps:       int64(2 * cfg.cycles),
+		heapAt:      max(1, min(50, cfg.cycles/10)),
+		heldIn:      make(chan heldReq, 64),
+		joinedRef:   map[string]string{},
+		joinedNote:  make(chan struct{}, 1),
+		discs:       make(chan disc, 64),
+		acked:       make([]bool, cfg.nPushes),
+		outcome:     make([]int32, cfg.nPushes),
+		progress:    make(chan struct{}, 1),
+		latencies:   make([]time.Duration, 0, cfg.cycles),
+		writtenSet:  make([]bool, cfg.nPushes),
+		gate:        newChaosGate(),
 	}
-	heldIn := make(chan heldReq, 64)
-	// Topics whose next join is preceded by frames of their previous join
-	// session (topic → that join_ref), which reach the client while its
-	// rejoin is still waiting for the reply.
-	var staleOnJoin sync.Map
-	var staleBeforeJoin atomic.Int64
-	srv := phxtest.NewServer(t, phxtest.Config{Channels: map[string]phxtest.Handler{"echo:*": phxtest.HandlerFuncs{
-		JoinFunc: func(_ context.Context, ch *phxtest.Channel, _ json.RawMessage) (any, error) {
-			v, ok := staleOnJoin.LoadAndDelete(ch.Topic())
-			if !ok {
-				return nil, nil
-			}
-			jr, tp := wire.NewRef(v.(string)), ch.Topic()
-			for _, m := range []wire.Message{
-				{JoinRef: jr, Topic: tp, Event: "seq", Payload: mustJSON(seqBody{S: 1 << 40, Stale: true})},
-				// A refusal of the join under way, with the old join_ref.
-				{JoinRef: jr, Ref: wire.NewRef(ch.JoinRef()), Topic: tp, Event: wire.EventReply,
-					Payload: []byte(`{"status":"error","response":{"reason":"stale"}}`)},
-				{JoinRef: jr, Ref: jr, Topic: tp, Event: wire.EventError, Payload: []byte(`{}`)},
-				{JoinRef: jr, Ref: jr, Topic: tp, Event: wire.EventClose, Payload: []byte(`{}`)},
-			} {
-				if ch.Conn().Send(m) == nil {
-					staleBeforeJoin.Add(1)
-				}
-			}
-			return nil, nil
-		},
-		InFunc: func(ctx context.Context, _ *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
-			switch in.Event {
-			case "echo":
-				return phxtest.Reply("ok", json.RawMessage(in.Payload))
-			case "held":
-				var b echoBody
-				_ = json.Unmarshal(in.Payload, &b)
-				select {
-				case heldIn <- heldReq{b.ID, in.ReplyRef()}:
-				case <-ctx.Done():
-				}
-				return phxtest.NoReply()
-			}
-			return phxtest.Crash()
-		},
+	r.srv = phxtest.NewServer(t, phxtest.Config{Channels: map[string]phxtest.Handler{"echo:*": phxtest.HandlerFuncs{
+		JoinFunc: r.joinAfterStaleFrames,
+		InFunc:   r.echoOrHold,
 	}}})
 	bo := func() backoff.BackOff {
 		return backoff.NewExponentialBackOff(
@@ -226,10 +328,10 @@ func TestChaos(t *testing.T) {
 			backoff.WithRandomizationFactor(0),
 			backoff.WithMaxElapsedTime(0))
 	}
-	sock, err := phx.Connect(context.Background(), srv.URL(), &phx.Config{
-		HeartbeatInterval: hb,
-		HeartbeatTimeout:  hb,
-		Timeout:           pushTimeout,
+	sock, err := phx.Connect(context.Background(), r.srv.URL(), &phx.Config{
+		HeartbeatInterval: cfg.heartbeat,
+		HeartbeatTimeout:  cfg.heartbeat,
+		Timeout:           chaosPushTimeout,
 		Reconnect:         bo,
 		Rejoin:            bo,
 		StatusBuffer:      1 << 14,
@@ -237,670 +339,777 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var closing atomic.Bool
-	closeSock := sync.OnceFunc(func() { closing.Store(true); sock.Close() })
-	gate := newChaosGate()
-	stopWork := sync.OnceFunc(func() { close(gate.stop) })
-	// bg: goroutines that end once the socket is closed; pushers and
-	// bcaster: ones that end once their work is done or stopped.
-	var bg, pushers, bcaster, heldWG sync.WaitGroup
-	// On every way out (t.Fatal included) nothing of the test outlives it.
-	defer func() {
-		stopWork()
-		closeSock()
-		pushers.Wait()
-		bcaster.Wait()
-		heldWG.Wait()
-		bg.Wait()
-	}()
+	r.sock = sock
+	r.closeSock = sync.OnceFunc(func() { r.closing.Store(true); sock.Close() })
+	r.stopWork = sync.OnceFunc(func() { close(r.gate.stop) })
+	return r
+}
 
-	// The status stream: the latest join_ref each topic reported, and
-	// the heartbeat timeouts that end blackhole cycles.
-	var (
-		stMu      sync.Mutex
-		joinedRef = map[string]string{}
-		rejoining int // Rejoining after phx_error or a refusal: only stale frames could cause one here
-		ended     []phx.ChannelEnded
-		slowCons  int
-	)
-	joinedNote := make(chan struct{}, 1)
-	type disc struct {
-		at  time.Time
-		err error
+func (r *chaosRun) shutdown() {
+	r.stopWork()
+	r.closeSock()
+	r.pushers.Wait()
+	r.bcaster.Wait()
+	r.heldWG.Wait()
+	r.bg.Wait()
+}
+
+// joinAfterStaleFrames is the server's join: a topic marked in staleOnJoin
+// first gets frames of its previous join session.
+func (r *chaosRun) joinAfterStaleFrames(_ context.Context, ch *phxtest.Channel, _ json.RawMessage) (any, error) {
+	v, ok := r.staleOnJoin.LoadAndDelete(ch.Topic())
+	if !ok {
+		return nil, nil
 	}
-	discs := make(chan disc, 64)
-	goWG(&bg, func() {
-		for st := range sock.Status() {
+	// A refusal of the join under way, with the old join_ref.
+	refusal := []byte(`{"status":"error","response":{"reason":"stale"}}`)
+	r.staleBeforeJoin.Add(int64(sendAll(ch.Conn(), staleFrames(ch.Topic(), v.(string), ch.JoinRef(), refusal))))
+	return nil, nil
+}
+
+func (r *chaosRun) echoOrHold(ctx context.Context, _ *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
+	switch in.Event {
+	case "echo":
+		return phxtest.Reply("ok", json.RawMessage(in.Payload))
+	case "held":
+		var b echoBody
+		_ = json.Unmarshal(in.Payload, &b)
+		select {
+		case r.heldIn <- heldReq{b.ID, in.ReplyRef()}:
+		case <-ctx.Done():
+		}
+		return phxtest.NoReply()
+	}
+	return phxtest.Crash()
+}
+
+// staleFrames are frames of topic's join session joinRef for after that
+// session ended: a broadcast-like push, a reply to ref, phx_error and
+// phx_close.
+func staleFrames(topic, joinRef, ref string, reply []byte) []wire.Message {
+	jr := wire.NewRef(joinRef)
+	return []wire.Message{
+		{JoinRef: jr, Topic: topic, Event: "seq", Payload: mustJSON(seqBody{S: 1 << 40, Stale: true})},
+		{JoinRef: jr, Ref: wire.NewRef(ref), Topic: topic, Event: wire.EventReply, Payload: reply},
+		{JoinRef: jr, Ref: jr, Topic: topic, Event: wire.EventError, Payload: []byte(`{}`)},
+		{JoinRef: jr, Ref: jr, Topic: topic, Event: wire.EventClose, Payload: []byte(`{}`)},
+	}
+}
+
+// sendAll sends ms on c and says how many it took.
+func sendAll(c *phxtest.Conn, ms []wire.Message) int {
+	n := 0
+	for _, m := range ms {
+		if c.Send(m) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *chaosRun) watchStatus() {
+	goWG(&r.bg, func() {
+		for st := range r.sock.Status() {
 			switch st := st.(type) {
 			case phx.Joined:
-				stMu.Lock()
-				joinedRef[st.Topic] = st.JoinRef
-				stMu.Unlock()
-				select {
-				case joinedNote <- struct{}{}:
-				default:
-				}
+				r.stMu.Lock()
+				r.joinedRef[st.Topic] = st.JoinRef
+				r.stMu.Unlock()
+				trySend(r.joinedNote, struct{}{})
 			case phx.Disconnected:
-				select {
-				case discs <- disc{time.Now(), st.Err}:
-				default:
-				}
+				trySend(r.discs, disc{time.Now(), st.Err})
 			case phx.Rejoining:
 				var se *phx.ServerError
 				if _, refused := phx.AsReplyError(st.Err); refused || errors.As(st.Err, &se) {
-					stMu.Lock()
-					rejoining++
-					stMu.Unlock()
+					r.stMu.Lock()
+					r.rejoining++
+					r.stMu.Unlock()
 				}
 			case phx.ChannelEnded:
-				stMu.Lock()
-				ended = append(ended, st)
-				stMu.Unlock()
+				r.stMu.Lock()
+				r.ended = append(r.ended, st)
+				r.stMu.Unlock()
 			case phx.SlowConsumer:
-				stMu.Lock()
-				slowCons++
-				stMu.Unlock()
+				r.stMu.Lock()
+				r.slowCons++
+				r.stMu.Unlock()
 			}
 		}
 	})
+}
 
-	// The socket-wide tap sees every frame the socket accepted from its
-	// current connection, before routing: a push reply seen here was
-	// written by the server and read by the client (acknowledged), so its
-	// push must resolve with it.
-	acked := make([]bool, nPushes)
-	tap := sock.SubscribeWith([]phx.Option{phx.WithBuffer(4096)}, "phx_reply")
-	var tapBad atomic.Int64
-	goWG(&bg, func() {
-		for m := range tap.C() {
-			var r replyBody
-			if err := json.Unmarshal(m.Payload, &r); err != nil {
-				tapBad.Add(1)
+// pushID is the id of the push an echo reply on topic answers, if it
+// answers one.
+func (r *chaosRun) pushID(topic string, b replyBody) (int, bool) {
+	id := b.Response.ID
+	ok := strings.HasPrefix(topic, "echo:") && !b.Response.Stale && b.Response.T != "" && id >= 0 && id < r.nPushes
+	return id, ok
+}
+
+// tapReplies starts the socket-wide tap. It sees every frame the socket
+// accepted from its current connection, before routing: a push reply seen
+// here was written by the server and read by the client (acknowledged), so
+// its push must resolve with it.
+func (r *chaosRun) tapReplies() {
+	r.tap = r.sock.SubscribeWith([]phx.Option{phx.WithBuffer(4096)}, "phx_reply")
+	goWG(&r.bg, func() {
+		for m := range r.tap.C() {
+			var b replyBody
+			if err := json.Unmarshal(m.Payload, &b); err != nil {
+				r.tapBad.Add(1)
 				continue
 			}
-			if strings.HasPrefix(m.Topic, "echo:") && !r.Response.Stale && r.Response.T != "" {
-				if id := r.Response.ID; id >= 0 && id < nPushes {
-					acked[id] = true
-				}
+			if id, ok := r.pushID(m.Topic, b); ok {
+				r.acked[id] = true
 			}
 		}
 	})
+}
 
-	// Topics, each with a subscription checking G4 (order, duplicates,
-	// gaps only across join sessions) and G5 (no stale frame delivered).
-	topics := make([]string, nTopics)
-	chans := make([]*phx.Channel, nTopics)
-	var (
-		reordered, dups, gapsInSession, gapsAcross, staleDelivered, delivered atomic.Int64
-		subEndedEarly                                                         atomic.Int64
-	)
-	subs := make([]*phx.Subscription, nTopics)
-	for i := range topics {
-		topics[i] = fmt.Sprintf("echo:%d", i)
-		chans[i] = sock.Channel(topics[i], nil)
-		subs[i] = chans[i].SubscribeWith([]phx.Option{phx.WithBuffer(1024)})
-		sub := subs[i]
-		goWG(&bg, func() {
-			last, lastRef := int64(-1), ""
-			for m := range sub.C() {
-				var b seqBody
-				if err := json.Unmarshal(m.Payload, &b); err != nil || m.Event != "seq" || b.Stale {
-					staleDelivered.Add(1) // nothing but seq broadcasts is sent to the channel live
-					continue
-				}
-				delivered.Add(1)
-				switch {
-				case b.S == last:
-					dups.Add(1)
-				case b.S < last:
-					reordered.Add(1)
-				case m.JoinRef == lastRef && b.S != last+1:
-					gapsInSession.Add(1)
-				case m.JoinRef != lastRef && b.S != last+1 && last >= 0:
-					gapsAcross.Add(1)
-				}
-				if b.S > last {
-					last = b.S
-				}
-				lastRef = m.JoinRef
-			}
-			if !closing.Load() {
-				subEndedEarly.Add(1)
-				t.Errorf("subscription ended before Close: %v", sub.Err())
-			}
-		})
-	}
-	for _, ch := range chans {
-		if _, err := ch.Join(ctx); err != nil {
-			t.Fatal(err)
+// scanSent marks the replies the server wrote on a finished connection.
+func (r *chaosRun) scanSent(c *phxtest.Conn) {
+	for _, f := range c.Sent() {
+		if f.Message.Event != wire.EventReply {
+			continue
+		}
+		var b replyBody
+		if json.Unmarshal(f.Message.Payload, &b) != nil {
+			continue
+		}
+		if id, ok := r.pushID(f.Message.Topic, b); ok {
+			r.writtenSet[id] = true
 		}
 	}
+}
 
-	// Waits until a connection newer than after (or same, after a crash)
-	// has every topic joined, with a join_ref other than fresh[topic] where
-	// given, and the client reported each of those join_refs: the
-	// channels can deliver again.
-	joinedOn := func(after int64, same *phxtest.Conn, fresh map[string]string) (*phxtest.Conn, error) {
-		bound := time.NewTimer(10 * time.Second)
-		defer bound.Stop()
-		for {
-			var newest *phxtest.Conn
-			for _, c := range srv.Conns() {
-				if c.ID() > after && (newest == nil || c.ID() > newest.ID()) {
-					newest = c
-				}
-			}
-			if same != nil {
-				newest = same
-			}
-			if newest != nil {
-				all := true
-				stMu.Lock()
-				for _, tp := range topics {
-					if jr, ok := newest.JoinRef(tp); !ok || joinedRef[tp] != jr || jr == fresh[tp] {
-						all = false
-						break
-					}
-				}
-				stMu.Unlock()
-				if all {
-					return newest, nil
-				}
-			}
-			// A join reply is queued on the server before the client can
-			// read it, so the client's Joined event always comes after
-			// the server-side state this checks.
-			select {
-			case <-joinedNote:
-			case <-time.After(50 * time.Millisecond): // a newer connection may have opened meanwhile
-			case <-bound.C:
-				return newest, errors.New("not all topics joined within 10 s")
-			}
+// joinTopics joins the topics, each with a subscription checking G4 and G5,
+// and waits until the client reported every join.
+func (r *chaosRun) joinTopics() {
+	r.topics = make([]string, r.nTopics)
+	r.chans = make([]*phx.Channel, r.nTopics)
+	for i := range r.topics {
+		r.topics[i] = fmt.Sprintf("echo:%d", i)
+		r.chans[i] = r.sock.Channel(r.topics[i], nil)
+		sub := r.chans[i].SubscribeWith([]phx.Option{phx.WithBuffer(1024)})
+		goWG(&r.bg, func() { r.checkSeq(sub) })
+	}
+	for _, ch := range r.chans {
+		if _, err := ch.Join(r.ctx); err != nil {
+			r.t.Fatal(err)
 		}
 	}
-	cur, err := joinedOn(0, nil, nil)
+	cur, err := r.joinedOn(0, nil, nil)
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
+	r.cur = cur
+}
 
-	// Work is released in half-cycle steps: step 2c as cycle c's fault is
-	// injected (in flight across it) and 2c+1 once every topic rejoined.
-	steps := int64(2 * cycles)
+// checkSeq checks a topic's broadcasts: G4 (order, duplicates, gaps only
+// across join sessions) and G5 (no stale frame delivered).
+func (r *chaosRun) checkSeq(sub *phx.Subscription) {
+	last, lastRef := int64(-1), ""
+	for m := range sub.C() {
+		var b seqBody
+		if err := json.Unmarshal(m.Payload, &b); err != nil || m.Event != "seq" || b.Stale {
+			r.staleDelivered.Add(1) // nothing but seq broadcasts is sent to the channel live
+			continue
+		}
+		r.delivered.Add(1)
+		switch {
+		case b.S == last:
+			r.dups.Add(1)
+		case b.S < last:
+			r.reordered.Add(1)
+		case m.JoinRef == lastRef && b.S != last+1:
+			r.gapsInSession.Add(1)
+		case m.JoinRef != lastRef && b.S != last+1 && last >= 0:
+			r.gapsAcross.Add(1)
+		}
+		if b.S > last {
+			last = b.S
+		}
+		lastRef = m.JoinRef
+	}
+	if !r.closing.Load() {
+		r.subEndedEarly.Add(1)
+		r.t.Errorf("subscription ended before Close: %v", sub.Err())
+	}
+}
 
-	// Pushers: two per topic, each push carrying a unique id that the echo
-	// reply must carry back. Push id k is released at step k*steps/n.
-	outcome := make([]int32, nPushes)
-	var nextPush, started, finished, hung, misrouted atomic.Int64
-	var otherErr atomic.Pointer[error]
-	progress := make(chan struct{}, 1)
-	for i := range 2 * nTopics {
-		ch, topic := chans[i%nTopics], topics[i%nTopics]
-		goWG(&pushers, func() {
+// joinedOn waits until a connection newer than after (or same, after a
+// crash) has every topic joined, with a join_ref other than fresh[topic]
+// where given, and the client reported each of those join_refs: the
+// channels can deliver again.
+func (r *chaosRun) joinedOn(after int64, same *phxtest.Conn, fresh map[string]string) (*phxtest.Conn, error) {
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	for {
+		var newest *phxtest.Conn
+		for _, c := range r.srv.Conns() {
+			if c.ID() > after && (newest == nil || c.ID() > newest.ID()) {
+				newest = c
+			}
+		}
+		if same != nil {
+			newest = same
+		}
+		if newest != nil && r.allJoinedOn(newest, fresh) {
+			return newest, nil
+		}
+		// A join reply is queued on the server before the client can
+		// read it, so the client's Joined event always comes after
+		// the server-side state this checks.
+		select {
+		case <-r.joinedNote:
+		case <-time.After(50 * time.Millisecond): // a newer connection may have opened meanwhile
+		case <-bound.C:
+			return newest, errors.New("not all topics joined within 10 s")
+		}
+	}
+}
+
+func (r *chaosRun) allJoinedOn(c *phxtest.Conn, fresh map[string]string) bool {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	for _, tp := range r.topics {
+		if jr, ok := c.JoinRef(tp); !ok || r.joinedRef[tp] != jr || jr == fresh[tp] {
+			return false
+		}
+	}
+	return true
+}
+
+// startPushers starts two pushers per topic, each push carrying a unique id
+// that the echo reply must carry back. Push id k is released at step
+// k*steps/nPushes.
+func (r *chaosRun) startPushers() {
+	for i := range 2 * r.nTopics {
+		ch, topic := r.chans[i%r.nTopics], r.topics[i%r.nTopics]
+		goWG(&r.pushers, func() {
 			for {
-				id := nextPush.Add(1) - 1
-				if id >= int64(nPushes) || !gate.wait(id*steps/int64(nPushes)) {
+				id := r.nextPush.Add(1) - 1
+				if id >= int64(r.nPushes) || !r.gate.wait(id*r.steps/int64(r.nPushes)) {
 					return
 				}
-				started.Add(1)
-				t0 := time.Now()
-				r, err := ch.Push(context.Background(), "echo", echoBody{ID: int(id), T: topic}, phx.WithTimeout(pushTimeout))
-				if el := time.Since(t0); el > pushTimeout+time.Second {
-					hung.Add(1)
-				}
-				finished.Add(1)
-				select {
-				case progress <- struct{}{}:
-				default:
-				}
-				o := outOther
-				switch {
-				case err == nil:
-					o = outOK
-					var b echoBody
-					if json.Unmarshal(r.Response, &b) != nil || b.ID != int(id) || b.T != topic {
-						misrouted.Add(1)
-					}
-				case errors.Is(err, phx.ErrTimeout):
-					o = outTimeout
-				case errors.Is(err, phx.ErrDisconnected):
-					o = outDisconnected
-				case errors.Is(err, phx.ErrPushBufferFull):
-					o = outBufferFull
-				default:
-					if _, ok := phx.AsReplyError(err); ok {
-						o = outReplyError
-						var b echoBody
-						if re, _ := phx.AsReplyError(err); json.Unmarshal(re.Response, &b) == nil && b.Stale {
-							misrouted.Add(1)
-						}
-					} else {
-						otherErr.CompareAndSwap(nil, &err)
-					}
-				}
-				outcome[id] = o
+				r.outcome[id] = r.push(ch, topic, int(id))
 			}
 		})
 	}
+}
 
-	// The broadcaster: one sequence-numbered broadcast per topic a round,
-	// round r released at step r*steps/rounds. The number keeps growing
-	// across restarts; it is spent even when Broadcast fails, so a
-	// number is never sent twice.
-	var bcastErrs, bcastSent, bcastRounds atomic.Int64
-	goWG(&bcaster, func() {
-		for r := range nBroadcasts {
-			if !gate.wait(r * steps / nBroadcasts) {
+// push sends push id on ch and says how it ended.
+func (r *chaosRun) push(ch *phx.Channel, topic string, id int) int32 {
+	r.started.Add(1)
+	t0 := time.Now()
+	reply, err := ch.Push(context.Background(), "echo", echoBody{ID: id, T: topic}, phx.WithTimeout(chaosPushTimeout))
+	if el := time.Since(t0); el > chaosOutcomeBound {
+		r.hung.Add(1)
+	}
+	r.finished.Add(1)
+	trySend(r.progress, struct{}{})
+	switch {
+	case err == nil:
+		var b echoBody
+		if json.Unmarshal(reply.Response, &b) != nil || b.ID != id || b.T != topic {
+			r.misrouted.Add(1)
+		}
+		return outOK
+	case errors.Is(err, phx.ErrTimeout):
+		return outTimeout
+	case errors.Is(err, phx.ErrDisconnected):
+		return outDisconnected
+	case errors.Is(err, phx.ErrPushBufferFull):
+		return outBufferFull
+	}
+	if re, ok := phx.AsReplyError(err); ok {
+		var b echoBody
+		if json.Unmarshal(re.Response, &b) == nil && b.Stale {
+			r.misrouted.Add(1)
+		}
+		return outReplyError
+	}
+	r.otherErr.CompareAndSwap(nil, &err)
+	return outOther
+}
+
+// startBroadcaster starts one sequence-numbered broadcast per topic a round,
+// round k released at step k*steps/nBroadcasts. The number keeps growing
+// across restarts; it is spent even when Broadcast fails, so a number is
+// never sent twice.
+func (r *chaosRun) startBroadcaster() {
+	goWG(&r.bcaster, func() {
+		for k := range r.nBroadcasts {
+			if !r.gate.wait(k * r.steps / r.nBroadcasts) {
 				return
 			}
-			for _, tp := range topics {
-				if err := srv.Broadcast(tp, "seq", seqBody{S: r}); err != nil {
-					bcastErrs.Add(1)
+			for _, tp := range r.topics {
+				if err := r.srv.Broadcast(tp, "seq", seqBody{S: k}); err != nil {
+					r.bcastErrs.Add(1)
 				} else {
-					bcastSent.Add(1)
+					r.bcastSent.Add(1)
 				}
 			}
-			bcastRounds.Add(1)
-			select {
-			case progress <- struct{}{}:
-			default:
-			}
+			r.bcastRounds.Add(1)
+			trySend(r.progress, struct{}{})
 		}
 	})
+}
 
-	// The churn.
-	var (
-		counts                  [nFaults]int
-		spent, worst            [nFaults]time.Duration
-		latencies               []time.Duration
-		slowRejoins             int
-		maxDetect               time.Duration
-		staleInjected, pingErrs int
-		staleAimed              int // stale replies aimed at a waiting push
-		heldN, heldOK, heldLost int
-		crashes                 int // channels crashed: each is one expected Rejoining
-		heapBase, heapEnd       uint64
-		written, writtenUnacked int
-	)
-	latencies = make([]time.Duration, 0, cycles)
-	crashedFresh := map[string]string{}
-	writtenSet := make([]bool, nPushes)
-	heapInUse := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
-	}
-	// Replies the server wrote on a finished connection (G3's "written").
-	scanSent := func(c *phxtest.Conn) {
-		for _, f := range c.Sent() {
-			if f.Message.Event != wire.EventReply || !strings.HasPrefix(f.Message.Topic, "echo:") {
-				continue
-			}
-			var r replyBody
-			if json.Unmarshal(f.Message.Payload, &r) == nil && !r.Response.Stale && r.Response.T != "" &&
-				r.Response.ID >= 0 && r.Response.ID < nPushes {
-				writtenSet[r.Response.ID] = true
-			}
-		}
-	}
-	pingedOn := func(c *phxtest.Conn) bool {
-		before := countTopic(c.Received(), wire.TopicPhoenix)
-		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		defer pcancel()
-		_, err := sock.Ping(pctx)
-		return err == nil && countTopic(c.Received(), wire.TopicPhoenix) > before
-	}
+func (r *chaosRun) churn() {
 	start := time.Now()
-	for cycle := range cycles {
-		f := pickFault(rng, *chaosCrash)
-		counts[f]++
-		cycleStart := time.Now()
-		// The connection the client is on now: a heartbeat timeout of the
-		// client's own (heartbeats are short here) may have replaced cur,
-		// or be replacing it. A blackhole must hit the connection the
-		// client uses, or nothing would ever detect it: a ping the
-		// connection receives proves it, and a loss after that is
-		// reported after the drain.
-		var old *phxtest.Conn
-		for attempt := 0; ; attempt++ {
-			for len(discs) > 0 {
-				<-discs
-			}
-			old, err = joinedOn(0, nil, nil)
-			if err != nil {
-				t.Fatalf("cycle %d: not settled: %v", cycle, err)
-			}
-			if f != faultBlackhole || pingedOn(old) {
-				break
-			}
-			if attempt == 10 {
-				t.Fatalf("cycle %d: no ping reached the newest connection", cycle)
-			}
+	for cycle := range r.cycles {
+		r.cycle(cycle)
+	}
+	r.churnTime = time.Since(start)
+}
+
+// cycle injects one fault, waits for the rejoin, lets the work released
+// with it end, and sends frames of the previous join sessions.
+func (r *chaosRun) cycle(cycle int) {
+	f := pickFault(r.rng, r.crashPct)
+	r.counts[f]++
+	cycleStart := time.Now()
+	old := r.settle(cycle, f)
+	oldRefs := make([]string, r.nTopics)
+	for i, tp := range r.topics {
+		oldRefs[i], _ = old.JoinRef(tp)
+	}
+	sel := r.pickStale(oldRefs)
+	r.gate.advance(int64(2 * cycle))
+	reachable, fresh := r.inject(cycle, f, old, sel, oldRefs)
+	lat := r.awaitRejoin(cycle, f, old, fresh, reachable)
+	r.calm(cycle)
+	r.staleAfterRejoin(cycle, sel, oldRefs)
+	r.spent[f] += time.Since(cycleStart)
+	r.worst[f] = max(r.worst[f], lat)
+	switch cycle + 1 {
+	case r.heapAt:
+		r.heapBase = heapInUse()
+	case r.cycles:
+		r.heapEnd = heapInUse()
+	}
+}
+
+// settle finds the connection the client is on now: a heartbeat timeout
+// of the client's own (heartbeats are short here) may have replaced cur,
+// or be replacing it. A blackhole must hit the connection the client
+// uses, or nothing would ever detect it: a ping the connection receives
+// proves it, and a loss after that is reported after the drain.
+func (r *chaosRun) settle(cycle int, f fault) *phxtest.Conn {
+	for attempt := 0; ; attempt++ {
+		for len(r.discs) > 0 {
+			<-r.discs
 		}
-		oldRefs := make([]string, nTopics)
-		for i, tp := range topics {
-			oldRefs[i], _ = old.JoinRef(tp)
-		}
-		// The topics that get stale frames this cycle (and that crash, in
-		// a crash cycle).
-		sel := rng.Perm(nTopics)[:max(1, min(*chaosStale, nTopics))]
-		staleOnJoin.Clear()
-		for _, i := range sel {
-			if oldRefs[i] != "" {
-				staleOnJoin.Store(topics[i], oldRefs[i])
-			}
-		}
-		gate.advance(int64(2 * cycle))
-		var reachable time.Time
-		switch f {
-		case faultRestart:
-			if err := srv.Restart(); err != nil {
-				t.Fatalf("cycle %d: restart: %v", cycle, err)
-			}
-			reachable = time.Now()
-		case faultDrop:
-			old.Drop()
-			reachable = time.Now()
-		case faultClose1011:
-			old.CloseWith(1011)
-			reachable = time.Now()
-		case faultBlackhole:
-			injected := time.Now()
-			old.SetFaults(phxtest.Faults{IgnoreHeartbeats: true})
-			old.PauseReading()
-			// The server was reachable all along; the clock starts when
-			// the client's heartbeat timeout finds the dead connection.
-			select {
-			case d := <-discs:
-				reachable = d.at
-				if errors.Is(d.err, phx.ErrHeartbeatTimeout) {
-					maxDetect = max(maxDetect, reachable.Sub(injected))
-				} else {
-					t.Logf("cycle %d: blackholed connection ended by %v", cycle, d.err)
-				}
-			case <-old.Done(): // the client had left it after all
-				reachable = time.Now()
-				t.Logf("cycle %d: blackholed connection ended before the client reported a loss", cycle)
-			case <-time.After(10 * time.Second):
-				t.Fatalf("cycle %d: blackhole not detected within 10 s", cycle)
-			}
-			old.Drop()
-		case faultCrash:
-			for _, i := range sel {
-				if err := old.CrashChannel(ctx, topics[i]); err != nil {
-					t.Logf("cycle %d: crash %s: %v", cycle, topics[i], err)
-				}
-				crashedFresh[topics[i]] = oldRefs[i]
-				crashes++
-			}
-			reachable = time.Now()
-		}
-		var c *phxtest.Conn
-		if f == faultCrash {
-			c, err = joinedOn(0, old, crashedFresh)
-			clear(crashedFresh)
-		} else {
-			c, err = joinedOn(old.ID(), nil, nil)
-		}
+		old, err := r.joinedOn(0, nil, nil)
 		if err != nil {
-			t.Fatalf("cycle %d (%v): topics not rejoined: %v", cycle, f, err)
+			r.t.Fatalf("cycle %d: not settled: %v", cycle, err)
 		}
-		lat := time.Since(reachable)
-		latencies = append(latencies, lat)
-		if lat > rejoinBound {
-			slowRejoins++
-			t.Logf("cycle %d (%v): rejoined after %v", cycle, f, lat)
+		if f != faultBlackhole || r.pingedOn(old) {
+			return old
 		}
-		if c != old {
-			select {
-			case <-old.Done():
-				scanSent(old)
-			case <-time.After(10 * time.Second):
-				t.Fatalf("cycle %d: old connection did not end within 10 s", cycle)
-			}
-		}
-		cur = c
-		// The calm half: pushes and broadcasts on joined channels. Every
-		// push released so far, those in flight across the fault
-		// included, must have ended before the next fault.
-		step := int64(2*cycle + 1)
-		gate.advance(step)
-		for finished.Load() < released(step, steps, int64(nPushes)) || bcastRounds.Load() < released(step, steps, nBroadcasts) {
-			select {
-			case <-progress:
-			case <-time.After(pushTimeout + time.Second):
-				t.Fatalf("cycle %d: %d of %d pushes and %d of %d broadcast rounds ended %v after the last progress",
-					cycle, finished.Load(), released(step, steps, int64(nPushes)), bcastRounds.Load(), released(step, steps, nBroadcasts), pushTimeout+time.Second)
-			}
-		}
-
-		// G5: frames of the previous join session of a few topics: a
-		// broadcast-like push, phx_error, phx_close, and a reply aimed at a
-		// push that is waiting for its own reply (held by the server until
-		// the stale frames are read). That push must still get its own.
-		type heldRes struct {
-			id  int
-			r   phx.Reply
-			err error
-		}
-		heldOut := make(chan heldRes, len(sel))
-		heldTopic := map[int]string{}
-		for _, i := range sel {
-			id := heldBase + heldN
-			heldN++
-			heldTopic[id] = topics[i]
-			ch := chans[i]
-			goWG(&heldWG, func() {
-				r, err := ch.Push(ctx, "held", echoBody{ID: id, T: ch.Topic()}, phx.WithTimeout(pushTimeout))
-				heldOut <- heldRes{id, r, err}
-			})
-		}
-		waiting := map[int]phxtest.ReplyRef{}
-		var results []heldRes
-		for len(waiting)+len(results) < len(sel) {
-			select {
-			case h := <-heldIn:
-				if _, ours := heldTopic[h.id]; ours { // not one of an earlier cycle, on a connection since lost
-					waiting[h.id] = h.rr
-				}
-			case r := <-heldOut: // ended before the server had it: a connection loss
-				results = append(results, r)
-			case <-time.After(pushTimeout + time.Second):
-				t.Fatalf("cycle %d: held pushes neither reached the server nor ended", cycle)
-			}
-		}
-		refOf := map[string]string{} // topic → ref of its held push
-		for _, m := range cur.Received() {
-			if m.Event != "held" {
-				continue
-			}
-			var b echoBody
-			if json.Unmarshal(m.Payload, &b) == nil {
-				if _, ok := waiting[b.ID]; ok {
-					refOf[m.Topic], _ = m.Ref.Get()
-				}
-			}
-		}
-		for _, i := range sel {
-			tp, jr := topics[i], oldRefs[i]
-			ref, ok := refOf[tp]
-			if now, _ := cur.JoinRef(tp); jr == "" || jr == now || !ok {
-				continue
-			}
-			stale := []wire.Message{
-				{JoinRef: wire.NewRef(jr), Topic: tp, Event: "seq", Payload: mustJSON(seqBody{S: 1 << 40, Stale: true})},
-				{JoinRef: wire.NewRef(jr), Ref: wire.NewRef(ref), Topic: tp, Event: wire.EventReply,
-					Payload: mustJSON(map[string]any{"status": "ok", "response": echoBody{ID: -1, T: tp, Stale: true}})},
-				{JoinRef: wire.NewRef(jr), Ref: wire.NewRef(jr), Topic: tp, Event: wire.EventError, Payload: []byte(`{}`)},
-				{JoinRef: wire.NewRef(jr), Ref: wire.NewRef(jr), Topic: tp, Event: wire.EventClose, Payload: []byte(`{}`)},
-			}
-			for _, m := range stale {
-				if cur.Send(m) == nil {
-					staleInjected++
-				}
-			}
-			staleAimed++
-		}
-		// A ping's reply comes after them on the same connection: once it
-		// is back, the socket has read the stale frames.
-		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		if _, err := sock.Ping(pctx); err != nil {
-			pingErrs++
-			t.Logf("cycle %d: ping after the stale frames: %v", cycle, err)
-		}
-		pcancel()
-		for id, rr := range waiting {
-			_ = rr.Reply("ok", echoBody{ID: id, T: heldTopic[id]})
-		}
-		for len(results) < len(sel) {
-			select {
-			case r := <-heldOut:
-				results = append(results, r)
-			case <-time.After(pushTimeout + time.Second):
-				t.Fatalf("cycle %d: a held push without an outcome", cycle)
-			}
-		}
-		for _, r := range results {
-			var b echoBody
-			switch {
-			case r.err == nil && json.Unmarshal(r.r.Response, &b) == nil && b.ID == r.id && b.T == heldTopic[r.id]:
-				heldOK++
-			case r.err == nil:
-				misrouted.Add(1)
-				if b.Stale {
-					staleDelivered.Add(1)
-				}
-				t.Logf("cycle %d: held push %d resolved with %s", cycle, r.id, r.r.Response)
-			case errors.Is(r.err, phx.ErrDisconnected), errors.Is(r.err, phx.ErrTimeout):
-				heldLost++
-			default:
-				t.Errorf("cycle %d: held push: %v", cycle, r.err)
-			}
-		}
-
-		spent[f] += time.Since(cycleStart)
-		worst[f] = max(worst[f], lat)
-		switch cycle + 1 {
-		case heapAt:
-			heapBase = heapInUse()
-		case cycles:
-			heapEnd = heapInUse()
+		if attempt == 10 {
+			r.t.Fatalf("cycle %d: no ping reached the newest connection", cycle)
 		}
 	}
-	churn := time.Since(start)
+}
 
-	// Every push released; each must end within its timeout (+1 s).
-	gate.advance(steps)
+func (r *chaosRun) pingedOn(c *phxtest.Conn) bool {
+	before := countTopic(c.Received(), wire.TopicPhoenix)
+	return r.ping() == nil && countTopic(c.Received(), wire.TopicPhoenix) > before
+}
+
+func (r *chaosRun) ping() error {
+	pctx, pcancel := context.WithTimeout(r.ctx, 2*time.Second)
+	defer pcancel()
+	_, err := r.sock.Ping(pctx)
+	return err
+}
+
+// pickStale picks the topics that get stale frames this cycle (and that
+// crash, in a crash cycle), and marks them for stale frames ahead of
+// their next join reply.
+func (r *chaosRun) pickStale(oldRefs []string) []int {
+	sel := r.rng.Perm(r.nTopics)[:max(1, min(r.nStale, r.nTopics))]
+	r.staleOnJoin.Clear()
+	for _, i := range sel {
+		if oldRefs[i] != "" {
+			r.staleOnJoin.Store(r.topics[i], oldRefs[i])
+		}
+	}
+	return sel
+}
+
+// inject injects fault f on old and says when the server was reachable
+// again; a crash also says the join_refs its rejoins must replace.
+func (r *chaosRun) inject(cycle int, f fault, old *phxtest.Conn, sel []int, oldRefs []string) (reachable time.Time, fresh map[string]string) {
+	switch f {
+	case faultRestart:
+		if err := r.srv.Restart(); err != nil {
+			r.t.Fatalf("cycle %d: restart: %v", cycle, err)
+		}
+	case faultDrop:
+		old.Drop()
+	case faultClose1011:
+		old.CloseWith(1011)
+	case faultBlackhole:
+		return r.blackhole(cycle, old), nil
+	case faultCrash:
+		return r.crash(cycle, old, sel, oldRefs)
+	}
+	return time.Now(), nil
+}
+
+// blackhole stops old reading and answering heartbeats. The server was
+// reachable all along; the clock starts when the client's heartbeat
+// timeout finds the dead connection.
+func (r *chaosRun) blackhole(cycle int, old *phxtest.Conn) (reachable time.Time) {
+	injected := time.Now()
+	old.SetFaults(phxtest.Faults{IgnoreHeartbeats: true})
+	old.PauseReading()
+	select {
+	case d := <-r.discs:
+		reachable = d.at
+		if errors.Is(d.err, phx.ErrHeartbeatTimeout) {
+			r.maxDetect = max(r.maxDetect, reachable.Sub(injected))
+		} else {
+			r.t.Logf("cycle %d: blackholed connection ended by %v", cycle, d.err)
+		}
+	case <-old.Done(): // the client had left it after all
+		reachable = time.Now()
+		r.t.Logf("cycle %d: blackholed connection ended before the client reported a loss", cycle)
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("cycle %d: blackhole not detected within 10 s", cycle)
+	}
+	old.Drop()
+	return reachable
+}
+
+// crash crashes the selected topics' channels on old; they rejoin on the
+// same connection with join_refs other than fresh.
+func (r *chaosRun) crash(cycle int, old *phxtest.Conn, sel []int, oldRefs []string) (reachable time.Time, fresh map[string]string) {
+	fresh = map[string]string{}
+	for _, i := range sel {
+		if err := old.CrashChannel(r.ctx, r.topics[i]); err != nil {
+			r.t.Logf("cycle %d: crash %s: %v", cycle, r.topics[i], err)
+		}
+		fresh[r.topics[i]] = oldRefs[i]
+		r.crashes++
+	}
+	return time.Now(), fresh
+}
+
+// awaitRejoin waits until every topic rejoined after fault f and the old
+// connection, if left, ended; it says how long the rejoin took from
+// reachable.
+func (r *chaosRun) awaitRejoin(cycle int, f fault, old *phxtest.Conn, fresh map[string]string, reachable time.Time) time.Duration {
+	var c *phxtest.Conn
+	var err error
+	if f == faultCrash {
+		c, err = r.joinedOn(0, old, fresh)
+	} else {
+		c, err = r.joinedOn(old.ID(), nil, nil)
+	}
+	if err != nil {
+		r.t.Fatalf("cycle %d (%v): topics not rejoined: %v", cycle, f, err)
+	}
+	lat := time.Since(reachable)
+	r.latencies = append(r.latencies, lat)
+	if lat > chaosRejoinBound {
+		r.slowRejoins++
+		r.t.Logf("cycle %d (%v): rejoined after %v", cycle, f, lat)
+	}
+	if c != old {
+		select {
+		case <-old.Done():
+			r.scanSent(old)
+		case <-time.After(10 * time.Second):
+			r.t.Fatalf("cycle %d: old connection did not end within 10 s", cycle)
+		}
+	}
+	r.cur = c
+	return lat
+}
+
+// calm is the calm half of a cycle: pushes and broadcasts on joined
+// channels. Every push released so far, those in flight across the fault
+// included, must have ended before the next fault.
+func (r *chaosRun) calm(cycle int) {
+	step := int64(2*cycle + 1)
+	r.gate.advance(step)
+	for r.finished.Load() < released(step, r.steps, int64(r.nPushes)) || r.bcastRounds.Load() < released(step, r.steps, r.nBroadcasts) {
+		select {
+		case <-r.progress:
+		case <-time.After(chaosOutcomeBound):
+			r.t.Fatalf("cycle %d: %d of %d pushes and %d of %d broadcast rounds ended %v after the last progress",
+				cycle, r.finished.Load(), released(step, r.steps, int64(r.nPushes)), r.bcastRounds.Load(), released(step, r.steps, r.nBroadcasts), chaosOutcomeBound)
+		}
+	}
+}
+
+// heldRound is one cycle's held pushes, one per selected topic.
+type heldRound struct {
+	topic   map[int]string // push id → its topic
+	out     chan heldRes
+	waiting map[int]phxtest.ReplyRef // the ones the server holds
+	results []heldRes
+}
+
+// staleAfterRejoin is G5: frames of the previous join session of a few
+// topics: a broadcast-like push, phx_error, phx_close, and a reply aimed
+// at a push that is waiting for its own reply (held by the server until
+// the stale frames are read). That push must still get its own.
+func (r *chaosRun) staleAfterRejoin(cycle int, sel []int, oldRefs []string) {
+	h := r.startHeld(sel)
+	r.awaitHeldAtServer(cycle, h)
+	r.sendStale(sel, oldRefs, r.heldRefs(h))
+	// A ping's reply comes after them on the same connection: once it
+	// is back, the socket has read the stale frames.
+	if err := r.ping(); err != nil {
+		r.pingErrs++
+		r.t.Logf("cycle %d: ping after the stale frames: %v", cycle, err)
+	}
+	for id, rr := range h.waiting {
+		_ = rr.Reply("ok", echoBody{ID: id, T: h.topic[id]})
+	}
+	for len(h.results) < len(sel) {
+		select {
+		case res := <-h.out:
+			h.results = append(h.results, res)
+		case <-time.After(chaosOutcomeBound):
+			r.t.Fatalf("cycle %d: a held push without an outcome", cycle)
+		}
+	}
+	r.tallyHeld(cycle, h)
+}
+
+func (r *chaosRun) startHeld(sel []int) *heldRound {
+	h := &heldRound{
+		topic:   map[int]string{},
+		out:     make(chan heldRes, len(sel)),
+		waiting: map[int]phxtest.ReplyRef{},
+	}
+	for _, i := range sel {
+		id := chaosHeldBase + r.heldN
+		r.heldN++
+		h.topic[id] = r.topics[i]
+		ch := r.chans[i]
+		goWG(&r.heldWG, func() {
+			reply, err := ch.Push(r.ctx, "held", echoBody{ID: id, T: ch.Topic()}, phx.WithTimeout(chaosPushTimeout))
+			h.out <- heldRes{id, reply, err}
+		})
+	}
+	return h
+}
+
+// awaitHeldAtServer waits until each held push is held by the server or
+// has ended.
+func (r *chaosRun) awaitHeldAtServer(cycle int, h *heldRound) {
+	for len(h.waiting)+len(h.results) < len(h.topic) {
+		select {
+		case in := <-r.heldIn:
+			if _, ours := h.topic[in.id]; ours { // not one of an earlier cycle, on a connection since lost
+				h.waiting[in.id] = in.rr
+			}
+		case res := <-h.out: // ended before the server had it: a connection loss
+			h.results = append(h.results, res)
+		case <-time.After(chaosOutcomeBound):
+			r.t.Fatalf("cycle %d: held pushes neither reached the server nor ended", cycle)
+		}
+	}
+}
+
+// heldRefs maps each topic to the ref of its held push that the server
+// holds on cur.
+func (r *chaosRun) heldRefs(h *heldRound) map[string]string {
+	refOf := map[string]string{}
+	for _, m := range r.cur.Received() {
+		if m.Event != "held" {
+			continue
+		}
+		var b echoBody
+		if json.Unmarshal(m.Payload, &b) == nil {
+			if _, ok := h.waiting[b.ID]; ok {
+				refOf[m.Topic], _ = m.Ref.Get()
+			}
+		}
+	}
+	return refOf
+}
+
+// sendStale sends, on cur, frames of each selected topic's previous join
+// session, with a reply aimed at its held push.
+func (r *chaosRun) sendStale(sel []int, oldRefs []string, refOf map[string]string) {
+	for _, i := range sel {
+		tp, jr := r.topics[i], oldRefs[i]
+		ref, ok := refOf[tp]
+		if now, _ := r.cur.JoinRef(tp); jr == "" || jr == now || !ok {
+			continue
+		}
+		reply := mustJSON(map[string]any{"status": "ok", "response": echoBody{ID: -1, T: tp, Stale: true}})
+		r.staleInjected += sendAll(r.cur, staleFrames(tp, jr, ref, reply))
+		r.staleAimed++
+	}
+}
+
+func (r *chaosRun) tallyHeld(cycle int, h *heldRound) {
+	for _, res := range h.results {
+		var b echoBody
+		switch {
+		case res.err == nil && json.Unmarshal(res.r.Response, &b) == nil && b.ID == res.id && b.T == h.topic[res.id]:
+			r.heldOK++
+		case res.err == nil:
+			r.misrouted.Add(1)
+			if b.Stale {
+				r.staleDelivered.Add(1)
+			}
+			r.t.Logf("cycle %d: held push %d resolved with %s", cycle, res.id, res.r.Response)
+		case errors.Is(res.err, phx.ErrDisconnected), errors.Is(res.err, phx.ErrTimeout):
+			r.heldLost++
+		default:
+			r.t.Errorf("cycle %d: held push: %v", cycle, res.err)
+		}
+	}
+}
+
+// drain releases every push; each must end within its timeout (+1 s).
+// Then it closes the socket and the server and waits for everything the
+// run started.
+func (r *chaosRun) drain() {
+	r.gate.advance(r.steps)
 	pushDone := make(chan struct{})
-	go func() { pushers.Wait(); bcaster.Wait(); close(pushDone) }()
+	go func() { r.pushers.Wait(); r.bcaster.Wait(); close(pushDone) }()
 	select {
 	case <-pushDone:
-	case <-time.After(pushTimeout + time.Second + 5*time.Second):
-		stopWork()
-		t.Errorf("pushes without an outcome: %d", started.Load()-finished.Load())
-		closeSock()
+	case <-time.After(chaosOutcomeBound + 5*time.Second):
+		r.stopWork()
+		r.t.Errorf("pushes without an outcome: %d", r.started.Load()-r.finished.Load())
+		r.closeSock()
 		<-pushDone
 	}
-	stats := sock.Stats()
-	closeSock()
-	srv.Close()
-	heldWG.Wait()
-	bg.Wait()
-	scanSent(cur)
-	if p := otherErr.Load(); p != nil {
-		t.Errorf("a push ended with %v", *p)
+	r.stats = r.sock.Stats()
+	r.closeSock()
+	r.srv.Close()
+	r.heldWG.Wait()
+	r.bg.Wait()
+	r.scanSent(r.cur)
+	if p := r.otherErr.Load(); p != nil {
+		r.t.Errorf("a push ended with %v", *p)
 	}
+}
 
-	// Tally.
-	var byOutcome [nOutcomes]int
-	lost, unresolved := 0, 0
-	for id, o := range outcome {
-		byOutcome[o]++
+// chaosTally is what the report and the checks are made of.
+type chaosTally struct {
+	byOutcome               [nOutcomes]int
+	lost, unresolved        int
+	written, writtenUnacked int
+	leaked                  int
+	heapGrowth              int64
+	p50, p99, pmax          time.Duration
+	staleEffects            int
+}
+
+func (r *chaosRun) tally(ignore goleak.Option) chaosTally {
+	var tl chaosTally
+	for id, o := range r.outcome {
+		tl.byOutcome[o]++
 		if o == outNone {
-			unresolved++
+			tl.unresolved++
 		}
-		if acked[id] && o != outOK {
-			lost++
-			if lost <= 5 {
-				t.Logf("push %d: reply read by the client, but outcome %s", id, outcomeNames[o])
+		if r.acked[id] && o != outOK {
+			tl.lost++
+			if tl.lost <= 5 {
+				r.t.Logf("push %d: reply read by the client, but outcome %s", id, outcomeNames[o])
 			}
 		}
-		if writtenSet[id] {
-			written++
-			if !acked[id] {
-				writtenUnacked++
+		if r.writtenSet[id] {
+			tl.written++
+			if !r.acked[id] {
+				tl.writtenUnacked++
 			}
 		}
 	}
-	leaked := 0
 	if err := goleak.Find(ignore); err != nil {
-		leaked = max(1, strings.Count(err.Error(), "\nGoroutine "))
-		t.Errorf("goroutine leak: %v", err)
+		tl.leaked = max(1, strings.Count(err.Error(), "\nGoroutine "))
+		r.t.Errorf("goroutine leak: %v", err)
 	}
-	heapGrowth := int64(heapEnd) - int64(heapBase)
-	slices.Sort(latencies)
-	var p50, p99, pmax time.Duration
-	if n := len(latencies); n > 0 {
-		p50, p99, pmax = latencies[n/2], latencies[n*99/100], latencies[n-1]
+	tl.heapGrowth = int64(r.heapEnd) - int64(r.heapBase)
+	slices.Sort(r.latencies)
+	if n := len(r.latencies); n > 0 {
+		tl.p50, tl.p99, tl.pmax = r.latencies[n/2], r.latencies[n*99/100], r.latencies[n-1]
 	}
+	r.stMu.Lock()
+	tl.staleEffects = r.rejoining - r.crashes + len(r.ended)
+	r.stMu.Unlock()
+	return tl
+}
+
+func (r *chaosRun) report(tl chaosTally) {
+	t, ms := r.t, time.Millisecond
 	outs := make([]string, 0, nOutcomes)
 	for o := outOK; o < nOutcomes; o++ {
-		outs = append(outs, fmt.Sprintf("%s=%d", outcomeNames[o], byOutcome[o]))
+		outs = append(outs, fmt.Sprintf("%s=%d", outcomeNames[o], tl.byOutcome[o]))
 	}
-	stMu.Lock()
-	staleEffects := rejoining - crashes + len(ended)
-	stMu.Unlock()
-
 	t.Logf("chaos: faults restart=%d drop=%d close1011=%d blackhole=%d crash=%d in %v (blackhole detected ≤ %v)",
-		counts[faultRestart], counts[faultDrop], counts[faultClose1011], counts[faultBlackhole], counts[faultCrash], churn.Round(time.Millisecond), maxDetect.Round(time.Millisecond))
+		r.counts[faultRestart], r.counts[faultDrop], r.counts[faultClose1011], r.counts[faultBlackhole], r.counts[faultCrash], r.churnTime.Round(ms), r.maxDetect.Round(ms))
 	for f := range nFaults {
-		if counts[f] > 0 {
-			t.Logf("chaos: %v: %d cycles, %v a cycle, slowest rejoin %v", f, counts[f],
-				(spent[f] / time.Duration(counts[f])).Round(time.Millisecond), worst[f].Round(time.Millisecond))
+		if r.counts[f] > 0 {
+			t.Logf("chaos: %v: %d cycles, %v a cycle, slowest rejoin %v", f, r.counts[f],
+				(r.spent[f] / time.Duration(r.counts[f])).Round(ms), r.worst[f].Round(ms))
 		}
 	}
-	t.Logf("chaos: rejoin of all %d topics p50=%v p99=%v max=%v, over %v: %d", nTopics,
-		p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond), rejoinBound, slowRejoins)
+	t.Logf("chaos: rejoin of all %d topics p50=%v p99=%v max=%v, over %v: %d", r.nTopics,
+		tl.p50.Round(ms), tl.p99.Round(ms), tl.pmax.Round(ms), chaosRejoinBound, r.slowRejoins)
 	t.Logf("chaos: push outcomes %s; replies written %d, read %d, written but never read %d",
-		strings.Join(outs, " "), written, countTrue(acked), writtenUnacked)
+		strings.Join(outs, " "), tl.written, countTrue(r.acked), tl.writtenUnacked)
 	t.Logf("chaos: broadcasts sent %d (failed %d), delivered %d, gaps across sessions %d; stale frames injected %d after rejoins (pings failed %d) and %d ahead of join replies, client Stats.Stale %d + Unrouted %d",
-		bcastSent.Load(), bcastErrs.Load(), delivered.Load(), gapsAcross.Load(), staleInjected, pingErrs, staleBeforeJoin.Load(), stats.Stale, stats.Unrouted)
+		r.bcastSent.Load(), r.bcastErrs.Load(), r.delivered.Load(), r.gapsAcross.Load(), r.staleInjected, r.pingErrs, r.staleBeforeJoin.Load(), r.stats.Stale, r.stats.Unrouted)
 	t.Logf("chaos: held pushes %d: own reply %d, lost to a connection loss %d; stale replies aimed at them %d",
-		heldN, heldOK, heldLost, staleAimed)
+		r.heldN, r.heldOK, r.heldLost, r.staleAimed)
 	t.Logf("chaos: stats %+v, slow-consumer events %d, tap dropped %d (undecodable %d), heap after cycle %d: %d KiB, after %d: %d KiB",
-		stats, slowCons, tap.Dropped(), tapBad.Load(), heapAt, heapBase>>10, cycles, heapEnd>>10)
+		r.stats, r.slowCons, r.tap.Dropped(), r.tapBad.Load(), r.heapAt, r.heapBase>>10, r.cycles, r.heapEnd>>10)
 	t.Logf("chaos: cycles=%d topics=%d pushes=%d lost=%d dup=%d misrouted=%d reordered=%d stale_delivered=%d heap_growth=%dKiB leaked=%d",
-		cycles, nTopics, len(outcome), lost, dups.Load(), misrouted.Load(), reordered.Load(),
-		staleDelivered.Load()+int64(staleEffects), heapGrowth/1024, leaked)
+		r.cycles, r.nTopics, len(r.outcome), tl.lost, r.dups.Load(), r.misrouted.Load(), r.reordered.Load(),
+		r.staleDelivered.Load()+int64(tl.staleEffects), tl.heapGrowth/1024, tl.leaked)
+}
 
+func (r *chaosRun) check(tl chaosTally) {
+	t := r.t
 	check := func(name string, n int64) {
 		if n != 0 {
-			t.Errorf("%s = %d, want 0 (seed %d)", name, n, seed)
+			t.Errorf("%s = %d, want 0 (seed %d)", name, n, r.seed)
 		}
 	}
-	check("lost acknowledged replies", int64(lost))
-	check("pushes without an outcome", int64(unresolved))
-	check("pushes resolved later than timeout + 1 s", hung.Load())
-	check("misrouted replies", misrouted.Load())
-	check("pushes with an unexpected error", int64(byOutcome[outOther]+byOutcome[outReplyError]))
-	check("duplicate broadcasts", dups.Load())
-	check("reordered broadcasts", reordered.Load())
-	check("gaps inside a join session", gapsInSession.Load())
-	check("stale frames delivered", staleDelivered.Load())
-	check("stale phx_error/phx_close that took effect", int64(staleEffects))
-	check("subscriptions ended early", subEndedEarly.Load())
-	check("cycles rejoined later than 1 s", int64(slowRejoins))
-	check("broadcasts dropped by the client", int64(stats.Dropped+stats.Overflowed))
-	if tap.Dropped() != 0 {
-		t.Errorf("the reply tap dropped %d frames: lost is a lower bound", tap.Dropped())
+	check("lost acknowledged replies", int64(tl.lost))
+	check("pushes without an outcome", int64(tl.unresolved))
+	check("pushes resolved later than timeout + 1 s", r.hung.Load())
+	check("misrouted replies", r.misrouted.Load())
+	check("pushes with an unexpected error", int64(tl.byOutcome[outOther]+tl.byOutcome[outReplyError]))
+	check("duplicate broadcasts", r.dups.Load())
+	check("reordered broadcasts", r.reordered.Load())
+	check("gaps inside a join session", r.gapsInSession.Load())
+	check("stale frames delivered", r.staleDelivered.Load())
+	check("stale phx_error/phx_close that took effect", int64(tl.staleEffects))
+	check("subscriptions ended early", r.subEndedEarly.Load())
+	check("cycles rejoined later than 1 s", int64(r.slowRejoins))
+	check("broadcasts dropped by the client", int64(r.stats.Dropped+r.stats.Overflowed))
+	if r.tap.Dropped() != 0 {
+		t.Errorf("the reply tap dropped %d frames: lost is a lower bound", r.tap.Dropped())
 	}
-	if cycles > heapAt && heapGrowth > 1<<20 {
-		t.Errorf("heap in use grew %d KiB from cycle %d to %d, want ≤ 1 MiB", heapGrowth>>10, heapAt, cycles)
+	if r.cycles > r.heapAt && tl.heapGrowth > 1<<20 {
+		t.Errorf("heap in use grew %d KiB from cycle %d to %d, want ≤ 1 MiB", tl.heapGrowth>>10, r.heapAt, r.cycles)
 	}
-	if got := byOutcome[outOK]; got == 0 {
+	if got := tl.byOutcome[outOK]; got == 0 {
 		t.Error("no push succeeded")
 	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
 
 func countTopic(ms []wire.Message, topic string) int {
@@ -950,4 +1159,12 @@ func goWG(wg *sync.WaitGroup, f func()) {
 		defer wg.Done()
 		f()
 	}()
+}
+
+// trySend sends v on c unless c is full.
+func trySend[T any](c chan<- T, v T) {
+	select {
+	case c <- v:
+	default:
+	}
 }
