@@ -123,3 +123,16 @@ func (e *DecodeError) Error() string {
 	return "phx: decode " + e.Topic + " " + e.Event + ": " + e.Err.Error()
 }
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// ServerError is the reason a channel errored when the server sent
+// phx_error (the channel process crashed). Payload is its raw payload ({}
+// on Phoenix 1.7, {"reason": ...} on 1.8).
+type ServerError struct {
+	Topic   string
+	Event   string
+	Payload []byte
+}
+
+func (e *ServerError) Error() string {
+	return "phx: channel " + e.Topic + " errored on the server: " + string(e.Payload)
+}

@@ -1,0 +1,134 @@
+package phx
+
+import (
+	"fmt"
+
+	"github.com/phxgo/phxgo/wire"
+)
+
+// pump takes the socket's connection state, then every frame queued for
+// the channel, and applies them in the order the socket saw them: a frame
+// read on a newer connection first moves the channel to it, a frame of a
+// connection the channel already saw end is dropped, and the connection
+// state taken first is applied last, so that a reply read before a
+// connection dropped still resolves its push.
+func (ca *chanActor) pump() {
+	cur := ca.s.conn.Load()
+	items := ca.in.Drain(ca.inbuf)
+	for i := range items {
+		it := &items[i]
+		if st := it.h.st; st != nil && st.gen > ca.view.gen {
+			ca.sync(st)
+		}
+		if it.h != ca.view.h || ca.final != nil {
+			continue // read on a connection that has gone
+		}
+		ca.handleFrame(&it.m)
+	}
+	if cap(items) >= 64 {
+		ca.inbuf = items // busy channels reuse their buffers
+	} else {
+		clear(items)
+		ca.inbuf = nil // idle ones keep none
+	}
+	if ca.final == nil {
+		ca.sync(cur)
+	}
+}
+
+// sync moves the channel's view of the connection to st.
+func (ca *chanActor) sync(st *connState) {
+	if st.gen <= ca.view.gen {
+		return
+	}
+	from := ca.view
+	if from.h != nil && from.h != st.h {
+		ca.lost()
+	}
+	ca.view = st
+	if st.h != nil && st.h != from.h && ca.final == nil {
+		ca.opened()
+	}
+}
+
+// lost: the connection the channel used is gone. Sent pushes can no longer
+// be answered; a leave completes locally (the server drops the channel with
+// the connection); a joined or joining channel errors and rejoins when the
+// socket reconnects.
+func (ca *chanActor) lost() {
+	if ca.leavePush() != nil {
+		ca.closeChannel(ErrLeft)
+		return
+	}
+	ca.failSession(ErrDisconnected)
+	ca.chanErrored(nil, false)
+}
+
+// opened: phoenix.js rejoins every errored channel at once when the socket
+// opens, and the rejoin timers start over. Joins that were waiting for a
+// connection are sent too.
+func (ca *chanActor) opened() {
+	ca.rejoinBoReset()
+	ca.cancelRejoin()
+	if ca.state == ChannelErrored || (ca.state == ChannelJoining && ca.joinPush != nil && !ca.joinPush.sent) {
+		ca.rejoin()
+	}
+}
+
+func (ca *chanActor) handleFrame(m *wire.Message) {
+	if m.Event == wire.EventReply {
+		ca.handleReply(m)
+		return
+	}
+	if jr, ok := m.JoinRef.Get(); ok && jr != ca.joinRef {
+		ca.s.nStale.Add(1) // a frame of an earlier join session
+		return
+	}
+	switch m.Event {
+	case wire.EventError:
+		if ca.state == ChannelJoined || ca.state == ChannelJoining {
+			ca.serverError(m)
+		}
+	case wire.EventClose:
+		ca.serverClose()
+	default:
+		if ca.state == ChannelErrored || ca.state == ChannelLeaving {
+			// The session ended (phx_error, lost connection, leave);
+			// whatever still arrives for it belongs to no session we can
+			// stamp.
+			ca.s.nStale.Add(1)
+			return
+		}
+		if len(ca.subs) > 0 {
+			ca.deliver(m)
+		}
+	}
+}
+
+func (ca *chanActor) serverError(m *wire.Message) {
+	ca.chanErrored(&ServerError{Topic: ca.ch.topic, Event: m.Event, Payload: append([]byte(nil), m.Payload...)}, true)
+}
+
+func (ca *chanActor) serverClose() {
+	if ca.state == ChannelLeaving {
+		ca.closeChannel(ErrLeft)
+	} else {
+		ca.closeChannel(fmt.Errorf("%w: channel %s closed by the server", ErrClosed, ca.ch.topic))
+	}
+}
+
+// deliver hands m to the channel's subscriptions.
+func (ca *chanActor) deliver(m *wire.Message) {
+	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
+	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done())
+}
+
+func (ca *chanActor) subsChanged() {
+	b := false
+	for _, sub := range ca.subs {
+		b = b || sub.overflow == Block
+	}
+	if ca.blocking.Load() != b {
+		ca.blocking.Store(b)
+	}
+}

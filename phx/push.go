@@ -1,0 +1,251 @@
+package phx
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/phxgo/phxgo/wire"
+)
+
+type pushKind uint8
+
+const (
+	kindUser pushKind = iota
+	kindJoin
+	kindLeave
+	kindHeartbeat
+	kindPing
+)
+
+// push is one outbound request awaiting its outcome. The caller fills it in
+// before handing it to an actor (the channel's, or the socket's for pings
+// and heartbeats) and afterwards only receives from reply; every other
+// field belongs to that actor.
+type push struct {
+	kind    pushKind
+	event   string
+	payload []byte
+	binary  bool
+	reply   chan pushResult // capacity 1; nil for internal pushes
+	timeout time.Duration
+	start   time.Time
+
+	ref, joinRef string
+	sent, done   bool
+	dl           deadline
+}
+
+type pushResult struct {
+	reply Reply
+	rtt   time.Duration
+	err   error
+}
+
+func (ca *chanActor) handleReply(m *wire.Message) {
+	ref, ok := m.Ref.Get()
+	var p *push
+	switch {
+	case !ok:
+	case ca.joinPush != nil && ca.joinPush.sent && ca.joinPush.ref == ref:
+		p = ca.joinPush
+	case ca.leavePush() != nil && ca.b.leavePush.ref == ref:
+		p = ca.b.leavePush
+	default:
+		p = ca.sent(ref)
+	}
+	if p == nil {
+		ca.s.nUnrouted.Add(1)
+		return
+	}
+	if jr, ok := m.JoinRef.Get(); ok && jr != p.joinRef {
+		ca.s.nStale.Add(1)
+		return
+	}
+	ca.replied(p, m)
+}
+
+// replied gives p its reply m.
+func (ca *chanActor) replied(p *push, m *wire.Message) {
+	r, err := wire.ParseReply(m)
+	if err != nil {
+		ca.badReply(p, err)
+		return
+	}
+	switch p.kind {
+	case kindUser:
+		ca.userReply(p, Reply{Status: r.Status, Response: r.Response, Binary: r.Binary})
+	case kindJoin:
+		ca.joinReply(Reply{Status: r.Status, Response: r.Response, Binary: r.Binary})
+	case kindLeave:
+		ca.closeChannel(ErrLeft)
+	}
+}
+
+func (ca *chanActor) badReply(p *push, err error) {
+	ca.s.nMalformed.Add(1)
+	if p.kind == kindUser {
+		ca.resolve(p, pushResult{err: fmt.Errorf("%w: %w", ErrProtocol, err)})
+	}
+}
+
+func (ca *chanActor) userReply(p *push, rep Reply) {
+	res := pushResult{reply: rep}
+	if rep.Status != "ok" {
+		res.err = &ReplyError{Status: rep.Status, Response: rep.Response}
+	}
+	ca.resolve(p, res)
+}
+
+func (ca *chanActor) cancelPush(p *push) {
+	if !p.done {
+		ca.resolve(p, pushResult{err: context.Canceled})
+	}
+}
+
+func (ca *chanActor) handlePush(p *push) {
+	p.dl.idx = -1
+	p.dl.p = p
+	switch {
+	case !ca.joinedOnce:
+		ca.resolve(p, pushResult{err: ErrNotJoined})
+		return
+	case ca.state == ChannelLeaving:
+		ca.resolve(p, pushResult{err: ErrLeft})
+		return
+	}
+	b := ca.busy()
+	b.dls.schedule(&p.dl, p.start.Add(p.timeout))
+	if ca.view.h != nil && ca.state == ChannelJoined {
+		ca.sendPush(p)
+		return
+	}
+	if len(b.buf) >= ca.s.cfg.PushBuffer {
+		ca.resolve(p, pushResult{err: ErrPushBufferFull})
+		return
+	}
+	b.buf = append(b.buf, p)
+}
+
+// sendPush sends a push in the channel's current join session; it then
+// waits in pending for its reply.
+func (ca *chanActor) sendPush(p *push) {
+	p.ref = ca.nextRef()
+	p.joinRef = ca.joinRef
+	if err := ca.writePush(p); err != nil {
+		ca.resolve(p, pushResult{err: err})
+		return
+	}
+	p.sent = true
+	b := ca.busy()
+	if b.pending == nil {
+		b.pending = make(map[string]*push)
+	}
+	b.pending[p.ref] = p
+}
+
+func (ca *chanActor) writePush(p *push) error {
+	return ca.send(p.joinRef, p.ref, p.event, p.payload, p.binary)
+}
+
+// send encodes a frame of the channel (joinRef "" sends null; a nil
+// payload sends {}) and queues it for the connection the channel knows of.
+// The frame's buffer is sized beforehand, so that the encoder need not
+// grow it.
+func (ca *chanActor) send(joinRef, ref, event string, payload []byte, binary bool) error {
+	h := ca.view.h
+	if h == nil {
+		return ErrDisconnected
+	}
+	m := wire.Message{Ref: wire.NewRef(ref), Topic: ca.ch.topic, Event: event, Payload: payload, Binary: binary}
+	if joinRef != "" {
+		m.JoinRef = wire.NewRef(joinRef)
+	}
+	if m.Payload == nil {
+		m.Payload = emptyObject
+	}
+	// Both encodings take less than this unless topic or event need
+	// escapes, and then the encoder grows the buffer itself.
+	buf := make([]byte, 0, len(m.Payload)+len(m.Topic)+len(event)+len(joinRef)+len(ref)+32)
+	data, op, err := ca.s.ser.EncodeClient(buf, &m)
+	if err != nil {
+		return err
+	}
+	return ca.out(h, outFrame{op: op, data: data})
+}
+
+// out queues a frame for connection h through the socket's writer. It
+// waits when the writer is behind (bounded by WriteTimeout, after which the
+// writer drops the connection) and gives up when the connection or the
+// socket stops.
+func (ca *chanActor) out(h *connHandle, f outFrame) error {
+	select {
+	case h.out <- f:
+		return nil
+	default:
+	}
+	select {
+	case h.out <- f:
+		return nil
+	case <-h.wdone:
+		return ErrDisconnected
+	case <-ca.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// nextRef mints a ref from the socket's counter. Replies are routed by
+// topic, so a ref need only be unique among this channel's waiting pushes,
+// even after the counter wraps.
+func (ca *chanActor) nextRef() string {
+	for {
+		n := ca.s.ref.Add(1)
+		if n == 0 {
+			continue
+		}
+		r := strconv.FormatUint(n, 10)
+		if ca.sent(r) != nil {
+			continue
+		}
+		if lp := ca.leavePush(); (ca.joinPush != nil && ca.joinPush.ref == r) || (lp != nil && lp.ref == r) {
+			continue
+		}
+		return r
+	}
+}
+
+var emptyObject = []byte("{}")
+
+// resolve gives a user push its one outcome and forgets it everywhere.
+func (ca *chanActor) resolve(p *push, r pushResult) {
+	if p.done {
+		return
+	}
+	p.done = true
+	ca.cancel(&p.dl)
+	if b := ca.b; b == nil {
+		// nothing of it was kept
+	} else if p.sent {
+		if b.pending[p.ref] == p {
+			delete(b.pending, p.ref) // the map goes with b once the channel is idle
+		}
+	} else if i := slices.Index(b.buf, p); i >= 0 {
+		b.buf = slices.Delete(b.buf, i, i+1)
+	}
+	if p.reply != nil {
+		p.reply <- r // capacity 1, sent once
+	}
+}
+
+func (ca *chanActor) pushTimeout(p *push) {
+	switch p.kind {
+	case kindUser:
+		ca.resolve(p, pushResult{err: ErrTimeout})
+	case kindJoin:
+		ca.joinTimeout(p)
+	case kindLeave:
+		ca.closeChannel(ErrLeft)
+	}
+}

@@ -1,0 +1,168 @@
+package phx
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/phxgo/phxgo/actor"
+	"github.com/phxgo/phxgo/wire"
+)
+
+// route is where a topic's frames go: the channel that claimed it last,
+// and channels that left it (or were superseded on it) but still wait for
+// frames of their own join session.
+type route struct {
+	cur     *chanActor
+	curRef  string
+	olds    []oldRoute
+	slow    bool // in an inbox overflow episode
+	dropped uint64
+}
+
+type oldRoute struct {
+	ca  *chanActor
+	ref string
+}
+
+// handleFrame routes one frame: heartbeat and ping replies to the socket
+// itself, everything else by topic (a map lookup) to the channel actor
+// that owns it, through that channel's inbox. It never waits for a channel
+// (see chanInbox): a broadcast that finds the inbox full is dropped,
+// counted (Stats.Overflowed) and reported as a SlowConsumer for the topic,
+// unless the channel has a Block subscription, in which case the socket
+// stops taking frames (and only frames) until the inbox has room. Replies,
+// phx_error and phx_close are never dropped: they answer requests of the
+// channel and bring it to a state where it sends no more.
+func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
+		a.handleReply(m)
+		return
+	}
+	rt := a.routes[m.Topic]
+	var ca *chanActor
+	if rt != nil {
+		ca = rt.cur
+		if jr, ok := m.JoinRef.Get(); ok && jr != rt.curRef {
+			for _, o := range rt.olds {
+				if o.ref == jr {
+					ca = o.ca
+					break
+				}
+			}
+		}
+	}
+	if ca == nil {
+		a.s.nUnrouted.Add(1)
+	} else {
+		it := inItem{h: h, m: *m}
+		var err error
+		switch m.Event {
+		case wire.EventReply, wire.EventError, wire.EventClose:
+			err = ca.in.Force(it)
+		default:
+			err = ca.in.TryPut(it)
+		}
+		switch {
+		case err == nil:
+			rt.slow = false
+		case errors.Is(err, actor.ErrFull):
+			if ca.blocking.Load() {
+				a.stall = ca
+				return
+			}
+			a.s.nOverflowed.Add(1)
+			rt.dropped++
+			if !rt.slow {
+				rt.slow = true
+				a.emit(SlowConsumer{Topic: m.Topic, Dropped: rt.dropped, Err: ErrSlowConsumer})
+			}
+		default:
+			a.s.nUnrouted.Add(1) // the channel has just stopped
+		}
+	}
+	a.tap(m)
+}
+
+// tap delivers m to the socket-wide subscriptions.
+func (a *sockActor) tap(m *wire.Message) {
+	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
+		return
+	}
+	jr, _ := m.JoinRef.Get()
+	ref, _ := m.Ref.Get()
+	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
+	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
+}
+
+// handleReply handles a reply on the phoenix topic: a heartbeat's or a
+// ping's.
+func (a *sockActor) handleReply(m *wire.Message) {
+	defer a.tap(m)
+	ref, ok := m.Ref.Get()
+	p := a.pending[ref]
+	if !ok || p == nil {
+		a.s.nUnrouted.Add(1)
+		return
+	}
+	if p == a.hbPush {
+		a.hbPush = nil
+		a.unpend(p)
+		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
+		return
+	}
+	a.resolve(p, pushResult{rtt: time.Since(p.start)})
+}
+
+func removeSub(list []*Subscription, sub *Subscription) []*Subscription {
+	for i, x := range list {
+		if x == sub {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			return list[:len(list)-1]
+		}
+	}
+	return list
+}
+
+func (a *sockActor) claim(m claimMsg) claimResult {
+	topic := m.ca.ch.topic
+	rt := a.routes[topic]
+	if rt == nil {
+		rt = &route{}
+		a.routes[topic] = rt
+	}
+	for _, o := range rt.olds {
+		if o.ca == m.ca {
+			return claimResult{}
+		}
+	}
+	prev := rt.cur
+	if prev == m.ca {
+		prev = nil
+	} else if prev != nil {
+		rt.olds = append(rt.olds, oldRoute{ca: prev, ref: rt.curRef})
+	}
+	rt.cur, rt.curRef = m.ca, m.joinRef
+	return claimResult{prev: prev, ok: true}
+}
+
+// forget drops a channel actor that stopped or retired, and its routes.
+func (a *sockActor) forget(ca *chanActor) {
+	delete(a.chans, ca)
+	if a.stall == ca {
+		a.stall = nil
+	}
+	topic := ca.ch.topic
+	rt := a.routes[topic]
+	if rt == nil {
+		return
+	}
+	if rt.cur == ca {
+		rt.cur, rt.curRef = nil, ""
+	}
+	rt.olds = slices.DeleteFunc(rt.olds, func(o oldRoute) bool { return o.ca == ca })
+	if rt.cur == nil && len(rt.olds) == 0 {
+		delete(a.routes, topic)
+	}
+}

@@ -1,0 +1,523 @@
+package phx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/phxgo/phxgo/actor"
+	"github.com/phxgo/phxgo/wire"
+)
+
+// The socket actor's mailbox: a sealed sum of requests.
+type sockMsg interface{ isSockMsg() }
+
+type pushMsg struct{ p *push } // a ping
+
+type cancelMsg struct{ p *push } // the caller gave up on p
+
+type subscribeMsg struct{ sub *Subscription }
+
+type unsubscribeMsg struct {
+	sub  *Subscription
+	done chan struct{}
+}
+
+// startMsg asks for the channel's actor, started if there is none.
+type startMsg struct {
+	ch    *Channel
+	reply chan<- *chanActor
+}
+
+// retireMsg: an idle channel actor asks to be forgotten; the answer says
+// whether it was (false when it is no longer the channel's actor).
+type retireMsg struct {
+	ca    *chanActor
+	reply chan<- bool
+}
+
+// claimMsg: a channel starts a join session with joinRef ("" until it is
+// sent) and becomes the route of its topic.
+type claimMsg struct {
+	ca      *chanActor
+	joinRef string
+	reply   chan<- claimResult
+}
+
+type claimResult struct {
+	prev *chanActor // held the topic before and must leave first
+	ok   bool       // false: another channel took the topic from ca
+}
+
+// releaseMsg: a leaving channel no longer takes its topic's frames that
+// carry no join_ref; those of its own session still reach it.
+type releaseMsg struct{ ca *chanActor }
+
+// goneMsg: a channel actor stopped.
+type goneMsg struct{ ca *chanActor }
+
+// debugMsg asks for the sizes of the actor's bookkeeping (tests).
+type debugMsg struct{ reply chan debugInfo }
+
+type debugInfo struct {
+	pending, deadlines, chans, topics, buffered, closing int
+	actors                                               []*chanActor
+}
+
+// testFuncMsg runs f on the actor (tests).
+type testFuncMsg struct{ f func(*sockActor) }
+
+func (testFuncMsg) isSockMsg() {}
+
+func (debugMsg) isSockMsg() {}
+
+func (pushMsg) isSockMsg() {}
+
+func (cancelMsg) isSockMsg() {}
+
+func (subscribeMsg) isSockMsg() {}
+
+func (unsubscribeMsg) isSockMsg() {}
+
+func (startMsg) isSockMsg() {}
+
+func (retireMsg) isSockMsg() {}
+
+func (claimMsg) isSockMsg() {}
+
+func (releaseMsg) isSockMsg() {}
+
+func (goneMsg) isSockMsg() {}
+
+type joinResult struct {
+	resp []byte
+	err  error
+}
+
+// sockActor is the state of the socket actor; only its goroutine touches it.
+type sockActor struct {
+	s     *Socket
+	ctx   context.Context
+	g     actor.Group
+	ready chan struct{}
+	evq   *actor.Queue[connEvent] // from the connections' goroutines, in order
+	evbuf []connEvent
+	batch []connEvent // the batch being handled
+	bi    int         // next event of batch
+	stall *chanActor  // batch waits for room in this channel's inbox
+	outq  []outFrame  // frames of the socket waiting for room in the writer's queue
+
+	conn    *connHandle // current attempt or open connection
+	open    bool        // conn is open
+	opened  bool        // a connection opened once
+	gen     uint64
+	closing map[*connHandle]struct{}
+
+	bo      backoff.BackOff
+	attempt int
+	rcTimer *time.Timer
+	rcArmed bool
+
+	hbTimer *time.Timer
+	hbPush  *push // heartbeat awaiting its reply
+
+	dls     deadlines
+	dlTimer *time.Timer
+	dlAt    time.Time
+
+	pending map[string]*push // sent heartbeats and pings by ref
+	routes  map[string]*route
+	chans   map[*chanActor]struct{}
+	taps    []*Subscription
+
+	chCtx    context.Context // the channel actors' context
+	chCancel context.CancelCauseFunc
+}
+
+func newSockActor(s *Socket, ready chan struct{}) *sockActor {
+	return &sockActor{
+		s:       s,
+		ready:   ready,
+		evq:     actor.NewQueue[connEvent](256),
+		closing: make(map[*connHandle]struct{}),
+		pending: make(map[string]*push),
+		routes:  make(map[string]*route),
+		chans:   make(map[*chanActor]struct{}),
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (a *sockActor) run(ctx context.Context) (err error) {
+	a.ctx = ctx
+	// Channels are stopped by the socket alone, with the reason it chooses,
+	// once it stops itself.
+	a.chCtx, a.chCancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	a.rcTimer, a.hbTimer, a.dlTimer = stoppedTimer(), stoppedTimer(), stoppedTimer()
+	a.bo = a.s.cfg.Reconnect()
+	a.s.state.Store(int32(StateConnecting))
+	defer a.g.Wait()
+	defer func() { err = a.shutdown(context.Cause(ctx), err) }()
+	a.dial()
+	for {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		// Control before data: requests go before frames. Channels rely on
+		// it: a claim or release they send before writing a frame is
+		// handled before the server's answer to that frame.
+		for range 256 {
+			select {
+			case m := <-a.s.mb.C():
+				a.handleMsg(m)
+				continue
+			default:
+			}
+			break
+		}
+		if a.batch != nil && a.stall == nil {
+			if err := a.runBatch(); err != nil {
+				return err
+			}
+			a.armDeadlines()
+			continue
+		}
+		var out chan outFrame
+		var next outFrame
+		if len(a.outq) > 0 && a.open {
+			out, next = a.conn.out, a.outq[0]
+		}
+		var evReady, space <-chan struct{}
+		if a.stall != nil {
+			space = a.stall.in.Space()
+		} else {
+			evReady = a.evq.Ready()
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case m := <-a.s.mb.C():
+			a.handleMsg(m)
+		case <-evReady:
+			// Everything the reader queued meanwhile, in one batch and in
+			// order: one hand-off per batch rather than per frame.
+			a.batch, a.bi = a.evq.Drain(a.evbuf), 0
+			a.evbuf = nil
+			if err := a.runBatch(); err != nil {
+				return err
+			}
+		case <-space:
+			a.stall = nil
+			if err := a.runBatch(); err != nil {
+				return err
+			}
+		case out <- next:
+			a.outq[0] = outFrame{}
+			a.outq = a.outq[1:]
+			if len(a.outq) == 0 {
+				a.outq = nil
+			}
+		case <-a.hbTimer.C:
+			if err := a.heartbeatTick(); err != nil {
+				return err
+			}
+		case <-a.rcTimer.C:
+			a.rcArmed = false
+			a.dial()
+		case <-a.dlTimer.C:
+			a.dlAt = time.Time{}
+			now := time.Now()
+			for d := a.dls.popDue(now); d != nil; d = a.dls.popDue(now) {
+				a.fire(d)
+			}
+		}
+		a.armDeadlines()
+	}
+}
+
+// runBatch handles the current batch of connection events from where it
+// stopped; it stops early when a channel's inbox is full and the channel
+// asked to be waited for (a Block subscription).
+func (a *sockActor) runBatch() error {
+	for a.bi < len(a.batch) {
+		if err := a.handleEv(&a.batch[a.bi]); err != nil {
+			return err
+		}
+		if a.stall != nil {
+			return nil
+		}
+		a.bi++
+	}
+	a.evbuf, a.batch, a.bi = a.batch, nil, 0
+	return nil
+}
+
+func (a *sockActor) armDeadlines() {
+	if len(a.dls) == 0 {
+		if !a.dlAt.IsZero() {
+			a.dlTimer.Stop()
+			a.dlAt = time.Time{}
+		}
+		return
+	}
+	if at := a.dls[0].at; !at.Equal(a.dlAt) {
+		a.dlAt = at
+		a.dlTimer.Reset(time.Until(at))
+	}
+}
+
+func (a *sockActor) fire(d *deadline) {
+	switch {
+	case d.p != nil:
+		a.resolve(d.p, pushResult{err: ErrTimeout})
+	case d.h != nil:
+		delete(a.closing, d.h)
+		if d.h.c != nil {
+			_ = d.h.c.Close()
+		}
+	}
+}
+
+func (a *sockActor) emit(st Status) { a.s.emit(st) }
+
+func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
+
+func (a *sockActor) nextRef() string {
+	for {
+		n := a.s.ref.Add(1)
+		if n == 0 {
+			continue
+		}
+		r := strconv.FormatUint(n, 10)
+		if _, busy := a.pending[r]; !busy {
+			return r
+		}
+	}
+}
+
+// publish tells every channel the connection state changed (h: the open
+// connection, nil for none).
+func (a *sockActor) publish(h *connHandle) {
+	a.gen++
+	st := &connState{gen: a.gen, h: h}
+	if h != nil {
+		h.st = st
+	}
+	a.s.conn.Store(st)
+	for ca := range a.chans {
+		ca.in.Wake()
+	}
+}
+
+func (a *sockActor) handleEv(ev *connEvent) error {
+	if ev.h != a.conn {
+		return nil // an old connection's late event
+	}
+	switch ev.kind {
+	case evFrame:
+		if a.s.ser == wire.V2 && !ev.msg.Binary { // see connLoop
+			p, err := wire.CheckPayload(ev.msg.Payload)
+			if err != nil {
+				a.s.nMalformed.Add(1)
+				return a.onLost(fmt.Errorf("%w: %w", ErrProtocol, err), &closeReq{code: 1002, reason: "protocol error"})
+			}
+			ev.msg.Payload = p
+		}
+		a.handleFrame(ev.h, &ev.msg)
+	case evOpen:
+		a.onOpen(ev.h, ev.c)
+	case evClosed:
+		return a.onLost(ev.err, &closeReq{})
+	}
+	return nil
+}
+
+func (a *sockActor) onOpen(h *connHandle, c Conn) {
+	h.c = c
+	a.open = true
+	a.setState(StateConnected)
+	a.bo.Reset()
+	a.attempt = 0
+	if a.opened {
+		a.s.nReconnects.Add(1)
+	} else {
+		a.opened = true
+		close(a.ready)
+	}
+	a.emit(Connected{URL: a.s.endpoint})
+	a.resetHeartbeat()
+	// Every channel hears of it and rejoins as phoenix.js does.
+	a.publish(h)
+}
+
+// onLost handles the end of the current connection (or of a failed dial):
+// it tells the channels (which error and fail the pushes that can no longer
+// be answered), and reconnects or ends the socket by the close-code policy.
+func (a *sockActor) onLost(err error, req *closeReq) error {
+	wasOpen := a.open
+	a.teardown(a.conn, req)
+	a.stall = nil // the rest of the batch is of the connection that ended
+	a.stopHeartbeat()
+	for _, p := range a.pending {
+		if p.kind == kindPing {
+			a.resolve(p, pushResult{err: ErrDisconnected})
+		} else {
+			a.unpend(p)
+		}
+	}
+	if wasOpen {
+		a.publish(nil)
+	}
+	code := CloseCode(err)
+	var fatal error
+	var de *DialError
+	switch {
+	case !a.opened:
+		fatal = err // the first attempt is not retried: Connect returns err
+	case errors.As(err, &de) && de.Unauthorized() && !a.s.cfg.RetryUnauthorized:
+		fatal = err
+	case code == 1000 && !a.s.cfg.ReconnectOnNormalClose:
+		fatal = err
+	}
+	var delay time.Duration
+	if fatal == nil {
+		delay = a.bo.NextBackOff()
+		if delay == backoff.Stop {
+			fatal = fmt.Errorf("phx: reconnect backoff gave up: %w", err)
+		}
+	}
+	if a.opened {
+		a.emit(Disconnected{Err: err, Code: code, Reconnect: fatal == nil})
+	}
+	if fatal != nil {
+		return fatal
+	}
+	a.attempt++
+	a.setState(StateWaiting)
+	a.emit(Reconnecting{Attempt: a.attempt, Delay: delay})
+	a.rcTimer.Reset(delay)
+	a.rcArmed = true
+	return nil
+}
+
+func (a *sockActor) handleMsg(m sockMsg) {
+	switch m := m.(type) {
+	case pushMsg:
+		p := m.p
+		p.dl.idx, p.dl.p = -1, p
+		p.start = time.Now()
+		if err := a.sendRaw(p); err != nil {
+			a.resolve(p, pushResult{err: err})
+		}
+	case cancelMsg:
+		if !m.p.done {
+			a.resolve(m.p, pushResult{err: context.Canceled})
+		}
+	case startMsg:
+		ca := m.ch.a.Load()
+		if ca == nil {
+			ca = newChanActor(a.s, m.ch, &a.g)
+			m.ch.a.Store(ca)
+			a.chans[ca] = struct{}{}
+			a.g.Spawn(a.chCtx, ca)
+		}
+		m.reply <- ca
+	case retireMsg:
+		ok := m.ca.ch.a.CompareAndSwap(m.ca, nil)
+		if ok {
+			a.forget(m.ca)
+		}
+		m.reply <- ok
+	case goneMsg:
+		a.forget(m.ca)
+	case claimMsg:
+		m.reply <- a.claim(m)
+	case releaseMsg:
+		if rt := a.routes[m.ca.ch.topic]; rt != nil && rt.cur == m.ca {
+			rt.olds = append(rt.olds, oldRoute{ca: rt.cur, ref: rt.curRef})
+			rt.cur, rt.curRef = nil, ""
+		}
+	case subscribeMsg:
+		a.taps = append(a.taps, m.sub)
+	case unsubscribeMsg:
+		a.taps = removeSub(a.taps, m.sub)
+		m.sub.finish(nil)
+		m.done <- struct{}{}
+	case testFuncMsg:
+		m.f(a)
+	case debugMsg:
+		d := debugInfo{pending: len(a.pending), deadlines: len(a.dls), chans: len(a.chans), topics: len(a.routes), closing: len(a.closing)}
+		for ca := range a.chans {
+			d.actors = append(d.actors, ca)
+		}
+		m.reply <- d
+	}
+}
+
+func (a *sockActor) shutdown(cause, runErr error) error {
+	reason := runErr
+	if reason == nil {
+		reason = cause
+	}
+	a.setState(StateClosed)
+	chErr := ErrClosed
+	if reason != nil && !errors.Is(reason, errUserClose) && !errors.Is(reason, ErrClosed) {
+		chErr = fmt.Errorf("%w: %w", ErrClosed, reason)
+	}
+	// Every channel closes with chErr and stops; its pushes and
+	// subscriptions end with it.
+	a.chCancel(chErr)
+	for _, p := range a.pending {
+		a.resolve(p, pushResult{err: chErr})
+	}
+	for _, sub := range a.taps {
+		sub.finish(chErr)
+	}
+	a.taps = nil
+	a.rcTimer.Stop()
+	a.hbTimer.Stop()
+	a.dlTimer.Stop()
+
+	// Close every connection: a close frame from its writer, and a hard
+	// close for those whose writer does not finish within CloseTimeout.
+	if a.conn != nil {
+		code := 1000
+		if !a.open {
+			code = 0
+		}
+		h := a.conn
+		a.teardown(h, &closeReq{code: code})
+	}
+	if len(a.closing) > 0 {
+		t := time.NewTimer(a.s.cfg.CloseTimeout)
+		for h := range a.closing {
+			select {
+			case <-h.done:
+				continue
+			case <-t.C:
+			}
+			break
+		}
+		t.Stop()
+		for h := range a.closing {
+			if h.c != nil {
+				_ = h.c.Close()
+			}
+		}
+	}
+	a.g.Wait() // connections and channels
+	var st error
+	if !errors.Is(reason, errUserClose) {
+		st = reason
+	}
+	a.emit(Closed{Err: st})
+	close(a.s.status)
+	return reason
+}
