@@ -46,11 +46,13 @@ type unsubscribeReq struct {
 // phx_leave is written, so that it goes out before the other's phx_join.
 type supersedeReq struct{ done chan struct{} }
 
-// chanDebugReq asks for the sizes of the actor's bookkeeping (tests).
-type chanDebugReq struct{ reply chan debugInfo }
-
-// chanFuncReq runs f on the actor (tests).
-type chanFuncReq struct{ f func(*chanActor) }
+// chanRun is a request the actor carries out by running it on its own
+// state, in order with the rest of its mailbox: a way to inspect or drive
+// the actor that needs no message type of its own here.
+type chanRun interface {
+	chanMsg
+	runOn(*chanActor)
+}
 
 func (joinReq) isChanMsg() {}
 
@@ -67,10 +69,6 @@ func (subscribeReq) isChanMsg() {}
 func (unsubscribeReq) isChanMsg() {}
 
 func (supersedeReq) isChanMsg() {}
-
-func (chanDebugReq) isChanMsg() {}
-
-func (chanFuncReq) isChanMsg() {}
 
 // inItem is one inbound frame for a channel, stamped with the connection
 // that read it.
@@ -454,22 +452,9 @@ func (ca *chanActor) handleReq(m chanMsg) {
 		ca.unsubscribe(m.sub, m.done)
 	case supersedeReq:
 		ca.supersede(m.done)
-	case chanDebugReq:
-		ca.debug(m.reply)
-	case chanFuncReq:
-		m.f(ca)
+	case chanRun:
+		m.runOn(ca)
 	}
-}
-
-func (ca *chanActor) debug(reply chan debugInfo) {
-	var d debugInfo
-	if b := ca.b; b != nil {
-		d = debugInfo{pending: len(b.pending), deadlines: len(b.dls), buffered: len(b.buf)}
-		if b.tidyDL.idx >= 0 {
-			d.deadlines-- // housekeeping, not a timeout of the channel's
-		}
-	}
-	reply <- d
 }
 
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {

@@ -59,20 +59,13 @@ type releaseMsg struct{ ca *chanActor }
 // goneMsg: a channel actor stopped.
 type goneMsg struct{ ca *chanActor }
 
-// debugMsg asks for the sizes of the actor's bookkeeping (tests).
-type debugMsg struct{ reply chan debugInfo }
-
-type debugInfo struct {
-	pending, deadlines, chans, topics, buffered, closing int
-	actors                                               []*chanActor
+// sockRun is a request the actor carries out by running it on its own
+// state, in order with the rest of its mailbox: a way to inspect or drive
+// the actor that needs no message type of its own here.
+type sockRun interface {
+	sockMsg
+	runOn(*sockActor)
 }
-
-// testFuncMsg runs f on the actor (tests).
-type testFuncMsg struct{ f func(*sockActor) }
-
-func (testFuncMsg) isSockMsg() {}
-
-func (debugMsg) isSockMsg() {}
 
 func (pushMsg) isSockMsg() {}
 
@@ -450,14 +443,8 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		a.taps = removeSub(a.taps, m.sub)
 		m.sub.finish(nil)
 		m.done <- struct{}{}
-	case testFuncMsg:
-		m.f(a)
-	case debugMsg:
-		d := debugInfo{pending: len(a.pending), deadlines: len(a.dls), chans: len(a.chans), topics: len(a.routes), closing: len(a.closing)}
-		for ca := range a.chans {
-			d.actors = append(d.actors, ca)
-		}
-		m.reply <- d
+	case sockRun:
+		m.runOn(a)
 	}
 }
 
