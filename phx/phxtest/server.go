@@ -58,8 +58,12 @@ type Config struct {
 	// IdleTimeout closes a WebSocket with 1002 when no frame (data or
 	// ping) arrived for this long. 0 means Phoenix's 60 s; negative none.
 	IdleTimeout time.Duration
-	// MaxChannels per connection; the next join gets an error reply.
-	// 0 means 100.
+	// MaxChannels is how many channels one connection may have joined, as
+	// Phoenix's max_channels_per_transport: a join beyond it is answered
+	// {"reason":"too many channels joined"} with status "error" and the
+	// join's refs, and its handler's Join is not called. A duplicate join
+	// of a joined topic is not refused. 0 means Phoenix's 100; negative,
+	// no limit.
 	MaxChannels int
 	// MaxFrameSize is the largest client message; larger ones close the
 	// socket with 1009. 0 means Bandit's 8 000 000 bytes.
