@@ -12,6 +12,7 @@ import (
 type sessionMsg interface{ sessionMsg() }
 
 type msgFrame struct{ f inFrame }
+type msgBatch struct{ fs []inFrame }
 type msgExit struct {
 	p      *chanProc
 	reason Reason
@@ -22,6 +23,7 @@ type msgCrash struct {
 }
 
 func (msgFrame) sessionMsg() {}
+func (msgBatch) sessionMsg() {}
 func (msgExit) sessionMsg()  {}
 func (msgCrash) sessionMsg() {}
 
@@ -65,6 +67,8 @@ func (s *session) run() {
 			switch m := m.(type) {
 			case msgFrame:
 				s.handle(m.f)
+			case msgBatch:
+				s.handleBatch(m.fs)
 			case msgExit:
 				s.exited(m.p, m.reason)
 			case msgCrash:
@@ -86,11 +90,83 @@ func (s *session) unmatched(f *inFrame) {
 	s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: f.topic, event: eventReply, payload: unmatchedTopic})
 }
 
+func (f *inFrame) isHeartbeat() bool {
+	topic, topicOK := f.topicString()
+	event, eventOK := f.eventString()
+	return topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary
+}
+
+// handleBatch handles the frames of one long-poll POST in order, except
+// that pushes to joined channels followed by a heartbeat are answered
+// either all before the heartbeat (the order recorded from Phoenix) or
+// after it, as Interleave chooses: held until the heartbeat is answered.
+func (s *session) handleBatch(fs []inFrame) {
+	var held []inFrame
+	flush := func() {
+		for _, f := range held {
+			s.handle(f)
+		}
+		held = held[:0]
+	}
+	for _, f := range fs {
+		switch {
+		case f.isHeartbeat() && len(held) > 0:
+			if s.c.swap() {
+				s.handle(f)
+				flush()
+				continue
+			}
+			chans := map[*chanProc]struct{}{}
+			for _, h := range held {
+				if topic, ok := h.topicString(); ok && s.chans[topic] != nil {
+					chans[s.chans[topic]] = struct{}{}
+				}
+			}
+			flush()
+			s.settle(chans)
+			s.handle(f)
+		case s.isPush(&f):
+			held = append(held, f)
+		default:
+			flush()
+			s.handle(f)
+		}
+	}
+	flush()
+}
+
+// isPush reports whether f goes to a joined channel's handler.
+func (s *session) isPush(f *inFrame) bool {
+	topic, ok := f.topicString()
+	if !ok || s.chans[topic] == nil {
+		return false
+	}
+	event, ok := f.eventString()
+	return !ok || (event != eventJoin && event != eventLeave)
+}
+
+// settle waits until every channel of chans has handled what it was given
+// so far (or stopped), so that their replies are queued.
+func (s *session) settle(chans map[*chanProc]struct{}) {
+	for p := range chans {
+		b := make(chan struct{})
+		if !p.tell(s.c.ctx, chanMsg{barrier: b}) {
+			continue
+		}
+		select {
+		case <-b:
+		case <-p.dead:
+		case <-s.c.ctx.Done():
+			return
+		}
+	}
+}
+
 func (s *session) handle(f inFrame) {
 	topic, topicOK := f.topicString()
 	event, eventOK := f.eventString()
 	switch {
-	case topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary:
+	case f.isHeartbeat():
 		if !s.c.effectiveFaults().IgnoreHeartbeats {
 			s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: phoenixTopicJSON, event: eventReply, payload: okEmpty})
 		}
@@ -233,4 +309,14 @@ func startSession(c *Conn, wg *sync.WaitGroup) {
 func (c *Conn) deliver(ctx context.Context, f inFrame) error {
 	c.record(&f)
 	return c.toSession(ctx, msgFrame{f: f})
+}
+
+// deliverBatch hands the frames of one long-poll POST to the session as
+// one message, so that Interleave can order the replies to its pushes and
+// heartbeats (see handleBatch).
+func (c *Conn) deliverBatch(ctx context.Context, fs []inFrame) error {
+	for i := range fs {
+		c.record(&fs[i])
+	}
+	return c.toSession(ctx, msgBatch{fs: fs})
 }
