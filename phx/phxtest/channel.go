@@ -33,7 +33,11 @@ type chanProc struct {
 	topic    string
 	topicRaw json.RawMessage
 	joinRef  json.RawMessage
-	pub      *Channel
+	// sockRef is the join_ref the join carried, null included: the socket
+	// matches a phx_leave against it and puts it in phx_close and
+	// phx_error, where joinRef is what the channel puts in its frames.
+	sockRef json.RawMessage
+	pub     *Channel
 
 	ctx     context.Context
 	cancel  context.CancelCauseFunc

@@ -668,3 +668,44 @@ func (c *tclient) expectFrame(got, want string) {
 		c.t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// Phoenix answers "heartbeat" on "phoenix" whatever its payload: a binary
+// heartbeat gets the same JSON reply.
+func TestBinaryHeartbeat(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	frame := append([]byte{0, 0, 1, 7, 9}, "7phoenixheartbeat\x00\x01"...)
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(`text [null,"7","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+// A phx_leave whose join_ref is not the channel's is dropped by Phoenix's
+// socket (a client that raced a close): no reply, no phx_close, and the
+// channel stays. A channel joined with a null join_ref takes any leave,
+// and its phx_close, which the socket sends, has null refs.
+func TestLeaveStaleJoinRef(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "2")
+	c.send(`["1","3","room:a","phx_leave",{}]`)
+	c.send(`[null,"4","room:a","phx_leave",{}]`)
+	c.send(`[null,"5","phoenix","heartbeat",{}]`)
+	c.expect(`text [null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+	c.send(`["1","6","room:a","echo",{}]`)
+	c.expect(`text ["2","6","room:a","phx_reply",{"response":{},"status":"ok"}]`)
+	c.send(`["2","7","room:a","phx_leave",{}]`)
+	c.expect(`text ["2","7","room:a","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["2","2","room:a","phx_close",{}]`)
+
+	c.send(`[null,"8","room:b","phx_join",{}]`)
+	c.expect(`text [null,"8","room:b","phx_reply",{"response":{"joined":"room:b","params":{}},"status":"ok"}]`)
+	c.next() // own presence_diff
+	c.next() // presence_state
+	c.send(`["x","9","room:b","phx_leave",{}]`)
+	c.expect(`text ["8","9","room:b","phx_reply",{"response":{},"status":"ok"}]`,
+		`text [null,null,"room:b","phx_close",{}]`)
+}

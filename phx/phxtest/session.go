@@ -1,6 +1,7 @@
 package phxtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,8 @@ func (s *session) unmatched(f *inFrame) {
 func (f *inFrame) isHeartbeat() bool {
 	topic, topicOK := f.topicString()
 	event, eventOK := f.eventString()
-	return topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary
+	// Phoenix answers the event whatever the payload, a binary one too.
+	return topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat
 }
 
 // handleBatch handles the frames of one long-poll POST in order, except
@@ -133,6 +135,13 @@ func (s *session) handleBatch(fs []inFrame) {
 		}
 	}
 	flush()
+}
+
+// sameRef reports whether a leave's join_ref matches a channel joined with
+// join_ref joined: a channel joined with a null join_ref matches any.
+func sameRef(joined, leave json.RawMessage) bool {
+	j := bytes.TrimSpace(joined)
+	return string(j) == "null" || string(j) == string(bytes.TrimSpace(orNull(leave)))
 }
 
 // isPush reports whether f goes to a joined channel's handler.
@@ -176,6 +185,10 @@ func (s *session) handle(f inFrame) {
 		s.join(f, topic)
 	case eventOK && event == eventLeave && s.chans[topic] == nil:
 		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty})
+	case eventOK && event == eventLeave && !sameRef(s.chans[topic].sockRef, f.joinRef):
+		// Phoenix's socket takes a leave whose join_ref is not the
+		// channel's for a client that raced a close it was already sent,
+		// and drops it: no reply, no phx_close, the channel stays.
 	default:
 		p := s.chans[topic]
 		if p == nil {
@@ -219,6 +232,7 @@ func (s *session) join(f inFrame, topic string) {
 		jr = f.ref // the channel adopts the join's ref
 	}
 	p := newChanProc(c, h, topic, f.topic, jr)
+	p.sockRef = orNull(f.joinRef)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -250,7 +264,7 @@ func (s *session) join(f inFrame, topic string) {
 				payload: replyPayload(status, res.response)})
 		}
 		if old != nil {
-			s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
+			s.emit(&outFrame{joinRef: old.sockRef, ref: old.sockRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
 		}
 	}
 	if !res.ok {
@@ -282,7 +296,9 @@ func (s *session) exited(p *chanProc, reason Reason) {
 			payload = crashPayload18
 		}
 	}
-	s.emit(&outFrame{joinRef: p.joinRef, ref: p.joinRef, topic: p.topicRaw, event: event, payload: payload})
+	// The socket, not the channel, sends these, with the join_ref it keeps
+	// for the channel: the join's, null when the join carried null.
+	s.emit(&outFrame{joinRef: p.sockRef, ref: p.sockRef, topic: p.topicRaw, event: event, payload: payload})
 }
 
 // detach unsubscribes p and removes its presences (broadcasting the leaves
