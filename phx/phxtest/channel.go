@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +18,7 @@ type chanMsg struct {
 	crash    bool
 	info     any
 	isInfo   bool
+	barrier  chan struct{} // closed once the messages before it are handled
 }
 
 type joinResult struct {
@@ -30,7 +33,11 @@ type chanProc struct {
 	topic    string
 	topicRaw json.RawMessage
 	joinRef  json.RawMessage
-	pub      *Channel
+	// sockRef is the join_ref the join carried, null included: the socket
+	// matches a phx_leave against it and puts it in phx_close and
+	// phx_error, where joinRef is what the channel puts in its frames.
+	sockRef json.RawMessage
+	pub     *Channel
 
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -38,6 +45,15 @@ type chanProc struct {
 	joined  chan joinResult // capacity 1
 	proceed chan struct{}   // closed by the session once the join reply is queued
 	dead    chan struct{}   // closed when the channel stops handling messages
+
+	// Presence diffs to this channel are held while its handler handles a
+	// push and until the reply is queued, when Interleave chose the reply
+	// first; diffs that come meanwhile queue behind them, so diffs keep
+	// their order. inPush is set while HandleIn runs.
+	inPush  atomic.Bool
+	heldMu  sync.Mutex
+	holding bool
+	held    []*outFrame
 }
 
 type reasonError struct{ r Reason }
@@ -104,7 +120,9 @@ func (p *chanProc) run(payload json.RawMessage) {
 			p.finish(ReasonClosed, false)
 			return
 		case m := <-p.mbox:
-			if r, stop := p.handle(m); stop {
+			r, stop := p.handle(m)
+			p.release()
+			if stop {
 				p.finish(r, true)
 				return
 			}
@@ -153,6 +171,9 @@ func (p *chanProc) finish(r Reason, report bool) {
 // handle runs one message; it returns the stop reason when the channel ends.
 func (p *chanProc) handle(m chanMsg) (Reason, bool) {
 	switch {
+	case m.barrier != nil:
+		close(m.barrier)
+		return "", false
 	case m.crash || m.badEvent:
 		return ReasonCrash, true
 	case m.leave:
@@ -172,7 +193,9 @@ func (p *chanProc) handle(m chanMsg) (Reason, bool) {
 	ev, _ := f.eventString()
 	in := Inbound{Event: ev, Payload: f.payload, Binary: f.binary,
 		ref: ReplyRef{c: p.conn, joinRef: p.joinRef, ref: f.ref, topic: p.topicRaw}}
+	p.inPush.Store(true)
 	res, crashed := p.safeIn(in)
+	p.inPush.Store(false)
 	if crashed {
 		return ReasonCrash, true
 	}
@@ -188,6 +211,54 @@ func (p *chanProc) handle(m chanMsg) (Reason, bool) {
 		return ReasonCrash, true
 	}
 	return "", false
+}
+
+// holdDiffs starts holding presence diffs to this channel when the
+// handler, in the middle of a push, changed a presence and Interleave
+// chooses the push's reply first. It runs under the presence lock, before
+// the diff is broadcast.
+func (p *chanProc) holdDiffs() {
+	if !p.inPush.Load() {
+		return
+	}
+	p.heldMu.Lock()
+	defer p.heldMu.Unlock()
+	if !p.holding && p.conn.swap() {
+		p.holding = true
+	}
+}
+
+// holdDiff keeps diff f back while holding; a hold that reaches the outbox
+// size is given up, in order, so that it stays bounded.
+func (p *chanProc) holdDiff(f *outFrame) bool {
+	p.heldMu.Lock()
+	defer p.heldMu.Unlock()
+	if !p.holding {
+		return false
+	}
+	p.held = append(p.held, f)
+	if len(p.held) >= p.conn.srv.cfg.Outbox {
+		p.flushLocked()
+	}
+	return true
+}
+
+// release sends the held diffs, after the push's reply.
+func (p *chanProc) release() {
+	p.heldMu.Lock()
+	defer p.heldMu.Unlock()
+	if p.holding {
+		p.flushLocked()
+	}
+}
+
+// flushLocked queues the held diffs while holding heldMu, so that a diff
+// broadcast meanwhile cannot overtake them.
+func (p *chanProc) flushLocked() {
+	for _, f := range p.held {
+		_ = p.conn.enqueue(p.conn.ctx, f)
+	}
+	p.held, p.holding = nil, false
 }
 
 func (p *chanProc) safeIn(in Inbound) (res Result, crashed bool) {
@@ -285,12 +356,12 @@ func (ch *Channel) Broadcast(event string, payload any) error {
 	if err != nil {
 		return err
 	}
-	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, body, false, nil)
+	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, body, false, nil, false)
 }
 
 // BroadcastBinary broadcasts a binary payload.
 func (ch *Channel) BroadcastBinary(event string, data []byte) error {
-	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, data, true, nil)
+	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, data, true, nil, false)
 }
 
 // BroadcastFrom broadcasts to every channel on the topic except this one,
@@ -300,7 +371,7 @@ func (ch *Channel) BroadcastFrom(event string, payload any) error {
 	if err != nil {
 		return err
 	}
-	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, body, false, ch.p)
+	return ch.p.conn.srv.pubsub.broadcast(ch.p.ctx, ch.p.topic, event, body, false, ch.p, false)
 }
 
 // Go runs f on a goroutine owned by the connection, as a handler would

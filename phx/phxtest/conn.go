@@ -70,6 +70,9 @@ type Conn struct {
 
 	tasks sync.WaitGroup // Channel.Go goroutines
 
+	interleaved atomic.Int64 // orders chosen (see Interleave)
+	swapped     atomic.Int64 // of which swapped
+
 	mu       sync.Mutex
 	received []wire.Message
 	sent     []sentFrame

@@ -37,6 +37,17 @@
 // when it stops (leave, crash, close, dropped TCP connection). The diff
 // of a channel's own Track reaches it before anything it pushes after.
 //
+// # Orders Phoenix does not fix
+//
+// Where Phoenix sends two frames to a client from two processes, so in
+// either order, Config.Interleave chooses: the fixed order, the swapped
+// one, or a choice per occurrence from a seed (InterleaveSeeded). The
+// places are a push's reply and the presence_diff its handler caused, and
+// a long-poll batch's push replies and heartbeat reply. The environment
+// variable PHXTEST_INTERLEAVE ("swapped", or a seed) sets it for every
+// server that leaves it unset, so a whole suite can run under another
+// order; Conn.Interleavings counts the choices made.
+//
 // # Fault injection
 //
 // Faults (Server.SetFaults, Conn.SetFaults) ignore heartbeats, drop or
@@ -64,7 +75,9 @@
 // Canonical; close codes 1000 (answer to a client close, Disconnect), 1002
 // (idle timeout), 1007 (text not UTF-8), 1009 (over MaxFrameSize), 1011
 // (undecodable frame); HTTP 403 for a refused connect or a bad vsn, and no
-// vsn means 1.0.0. Config.Phoenix18 switches to Phoenix 1.8's phx_error
+// vsn means 1.0.0; a join beyond Config.MaxChannels (100) is refused
+// {"reason":"too many channels joined"} without starting a channel; a
+// phx_leave with another join_ref than the channel's is dropped. Config.Phoenix18 switches to Phoenix 1.8's phx_error
 // payload and disconnect code.
 //
 // # Concurrency

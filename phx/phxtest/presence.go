@@ -58,12 +58,17 @@ func group(entries []*presEntry) map[string]any {
 	return out
 }
 
-func (pr *presence) diffLocked(topic string, joins, leaves []*presEntry) {
+// diffLocked broadcasts a diff that by changed (nil when no handler
+// did): its own copy may be held behind the push's reply (see Interleave).
+func (pr *presence) diffLocked(by *chanProc, topic string, joins, leaves []*presEntry) {
 	body, err := marshal(map[string]any{"joins": group(joins), "leaves": group(leaves)})
 	if err != nil {
 		return
 	}
-	_ = pr.srv.pubsub.broadcast(pr.srv.ctx, topic, "presence_diff", body, false, nil)
+	if by != nil {
+		by.holdDiffs()
+	}
+	_ = pr.srv.pubsub.broadcast(pr.srv.ctx, topic, "presence_diff", body, false, nil, true)
 }
 
 func (pr *presence) track(p *chanProc, key string, meta map[string]any) error {
@@ -73,7 +78,7 @@ func (pr *presence) track(p *chanProc, key string, meta map[string]any) error {
 	m["phx_ref"] = pr.newRef()
 	e := &presEntry{key: key, meta: m, owner: p}
 	pr.topics[p.topic] = append(pr.topics[p.topic], e)
-	pr.diffLocked(p.topic, []*presEntry{e}, nil)
+	pr.diffLocked(p, p.topic, []*presEntry{e}, nil)
 	return nil
 }
 
@@ -99,7 +104,7 @@ func (pr *presence) update(p *chanProc, key string, meta map[string]any) error {
 	m["phx_ref_prev"] = old.meta["phx_ref"]
 	e := &presEntry{key: key, meta: m, owner: p}
 	pr.topics[p.topic][i] = e
-	pr.diffLocked(p.topic, []*presEntry{e}, []*presEntry{old})
+	pr.diffLocked(p, p.topic, []*presEntry{e}, []*presEntry{old})
 	return nil
 }
 
@@ -113,7 +118,7 @@ func (pr *presence) untrack(p *chanProc, key string) error {
 	es := pr.topics[p.topic]
 	old := es[i]
 	pr.topics[p.topic] = append(es[:i:i], es[i+1:]...)
-	pr.diffLocked(p.topic, nil, []*presEntry{old})
+	pr.diffLocked(p, p.topic, nil, []*presEntry{old})
 	return nil
 }
 
@@ -137,7 +142,7 @@ func (pr *presence) untrackAll(p *chanProc) {
 	} else {
 		pr.topics[p.topic] = keep
 	}
-	pr.diffLocked(p.topic, nil, gone)
+	pr.diffLocked(nil, p.topic, nil, gone)
 }
 
 func (pr *presence) meta(p *chanProc, key string) map[string]any {

@@ -139,7 +139,8 @@ type rclient struct {
 	ws      *websocket.Conn
 	mu      sync.Mutex
 	frames  []got
-	dropped bool // closed by the replay without a close frame
+	dropped bool          // closed by the replay without a close frame
+	conn    *phxtest.Conn // the server's side, nil if it was not seen
 	changed chan struct{}
 	done    chan struct{}
 }
@@ -202,6 +203,10 @@ type replay struct {
 
 func dialReplay(t *testing.T, srv *phxtest.Server, name, path string, wbuf int) *rclient {
 	t.Helper()
+	var last int64 // the replay dials one connection at a time
+	for _, c := range srv.Conns() {
+		last = max(last, c.ID())
+	}
 	d := websocket.Dialer{WriteBufferSize: wbuf, HandshakeTimeout: 5 * time.Second}
 	ws, resp, err := d.Dial("ws://"+srv.Addr()+path, nil)
 	if err != nil {
@@ -209,6 +214,17 @@ func dialReplay(t *testing.T, srv *phxtest.Server, name, path string, wbuf int) 
 	}
 	resp.Body.Close()
 	c := &rclient{name: name, ws: ws, changed: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Wait(ctx, func() bool {
+		for _, sc := range srv.Conns() {
+			if sc.ID() > last {
+				c.conn = sc
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
 	ws.SetPongHandler(func(data string) error {
 		c.add(got{opcode: "pong", data: []byte(data)})
 		return nil
@@ -361,9 +377,12 @@ func (r *replay) settle() {
 }
 
 // settleConns waits until the server has ended the connections the
-// replay has seen end, as the recording's next case started after them.
+// replay has seen end, their channels and presences included, as the
+// recording's next case started after them.
 func (r *replay) settleConns() {
 	open := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, m := range []map[string]*rclient{r.clients, r.helpers} {
 		for _, c := range m {
 			c.mu.Lock()
@@ -371,15 +390,20 @@ func (r *replay) settleConns() {
 			c.mu.Unlock()
 			select {
 			case <-c.done:
+				closed = true
 			default:
-				if !closed {
-					open++
+			}
+			if !closed {
+				open++
+			} else if c.conn != nil {
+				select {
+				case <-c.conn.Done():
+				case <-ctx.Done():
+					r.t.Errorf("the server did not end connection %s", c.name)
 				}
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	if err := r.srv.Wait(ctx, func() bool { return r.srv.Stats().Active == open }); err != nil {
 		r.t.Errorf("%d connections expected open, server has %d: %v", open, r.srv.Stats().Active, err)
 	}

@@ -58,8 +58,12 @@ type Config struct {
 	// IdleTimeout closes a WebSocket with 1002 when no frame (data or
 	// ping) arrived for this long. 0 means Phoenix's 60 s; negative none.
 	IdleTimeout time.Duration
-	// MaxChannels per connection; the next join gets an error reply.
-	// 0 means 100.
+	// MaxChannels is how many channels one connection may have joined, as
+	// Phoenix's max_channels_per_transport: a join beyond it is answered
+	// {"reason":"too many channels joined"} with status "error" and the
+	// join's refs, and its handler's Join is not called. A duplicate join
+	// of a joined topic is not refused. 0 means Phoenix's 100; negative,
+	// no limit.
 	MaxChannels int
 	// MaxFrameSize is the largest client message; larger ones close the
 	// socket with 1009. 0 means Bandit's 8 000 000 bytes.
@@ -74,6 +78,12 @@ type Config struct {
 	// RecordLimit is how many received frames each connection keeps for
 	// Received; older ones are dropped. 0 means 10 000; negative none.
 	RecordLimit int
+	// Interleave chooses the order of two frames for one client where
+	// Phoenix gives none (see Interleave); the zero value reads it from
+	// the environment and is otherwise InterleaveFixed.
+	Interleave Interleave
+	// InterleaveSeed seeds InterleaveSeeded.
+	InterleaveSeed uint64
 	// Phoenix18 switches to Phoenix 1.8 behaviour where it is observable:
 	// phx_error carries {"reason":"channel_crash"} and a server-side
 	// disconnect closes with 1001.
@@ -169,6 +179,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.RecordLimit == 0 {
 		cfg.RecordLimit = 10000
+	}
+	if cfg.Interleave == InterleaveDefault {
+		cfg.Interleave, cfg.InterleaveSeed = interleaveFromEnv()
 	}
 	s := &Server{cfg: cfg, conns: map[*Conn]struct{}{}, changed: make(chan struct{}), lp: map[string]*Conn{}}
 	for p, h := range cfg.Channels {
@@ -492,12 +505,12 @@ func (s *Server) Broadcast(topic, event string, payload any) error {
 	if err != nil {
 		return err
 	}
-	return s.pubsub.broadcast(s.ctx, topic, event, body, false, nil)
+	return s.pubsub.broadcast(s.ctx, topic, event, body, false, nil, false)
 }
 
 // BroadcastBinary broadcasts a binary payload ({:binary, data}).
 func (s *Server) BroadcastBinary(topic, event string, data []byte) error {
-	return s.pubsub.broadcast(s.ctx, topic, event, data, true, nil)
+	return s.pubsub.broadcast(s.ctx, topic, event, data, true, nil, false)
 }
 
 // Disconnect closes every connection whose socket id is id, as
@@ -627,8 +640,9 @@ func (p *pubsub) unsubscribe(ch *chanProc) {
 }
 
 // broadcast queues [null,null,topic,event,payload] on every subscriber but
-// from, in subscription order of no importance (Phoenix gives none).
-func (p *pubsub) broadcast(ctx context.Context, topic, event string, payload []byte, binary bool, from *chanProc) error {
+// from, in subscription order of no importance (Phoenix gives none). A
+// presence diff (diff) is held back from a subscriber that holds diffs.
+func (p *pubsub) broadcast(ctx context.Context, topic, event string, payload []byte, binary bool, from *chanProc, diff bool) error {
 	p.mu.RLock()
 	targets := make([]*chanProc, 0, len(p.subs[topic]))
 	for ch := range p.subs[topic] {
@@ -640,6 +654,9 @@ func (p *pubsub) broadcast(ctx context.Context, topic, event string, payload []b
 	tq := quote(topic)
 	for _, ch := range targets {
 		f := &outFrame{topic: tq, event: event, payload: payload, binary: binary}
+		if diff && ch.holdDiff(f) {
+			continue
+		}
 		// A subscriber whose connection is gone is skipped, not an error.
 		_ = ch.conn.enqueue(ctx, f)
 	}

@@ -389,16 +389,54 @@ func TestConnectHookAuthToken(t *testing.T) {
 	resp.Body.Close()
 }
 
+// The 101st channel on one socket is refused by the socket itself, as
+// Phoenix 1.7.24 does (max_channels_per_transport, default 100): an error
+// reply with the join's refs and {"reason":"too many channels joined"},
+// and no channel started. A duplicate join at the limit replaces its
+// channel, and a leave frees a place.
 func TestMaxChannels(t *testing.T) {
 	t.Parallel()
-	srv := phxtest.NewServer(t, phxtest.Config{MaxChannels: 2, Channels: map[string]phxtest.Handler{"t:*": phxtest.Echo{}}})
+	var joins sync.Map // topics whose Join ran
+	h := phxtest.HandlerFuncs{JoinFunc: func(_ context.Context, ch *phxtest.Channel, _ json.RawMessage) (any, error) {
+		joins.Store(ch.Topic(), true)
+		return nil, nil
+	}}
+	srv := phxtest.NewServer(t, phxtest.Config{Channels: map[string]phxtest.Handler{"t:*": h}})
 	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	for i := 1; i <= 100; i++ {
+		c.send(fmt.Sprintf(`["%d","%d","t:%d","phx_join",{}]`, i, i, i))
+		c.expect(fmt.Sprintf(`text ["%d","%d","t:%d","phx_reply",{"response":{},"status":"ok"}]`, i, i, i))
+	}
+	c.send(`["101","101","t:101","phx_join",{}]`)
+	c.expect(`text ["101","101","t:101","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]`)
+	if _, ok := joins.Load("t:101"); ok {
+		t.Error("the refused join started a channel")
+	}
+	conn, err := srv.WaitJoined(ctxT(t), "t:100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(conn.Joined()); n != 100 || conn.IsJoined("t:101") {
+		t.Errorf("%d topics joined, t:101 joined: %v", n, conn.IsJoined("t:101"))
+	}
+	// A push to the refused topic finds no channel.
+	c.send(`["101","102","t:101","x",{}]`)
+	c.expect(`text [null,"102","t:101","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]`)
+	c.send(`["103","103","t:1","phx_join",{}]`)
+	c.expect(`text ["103","103","t:1","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["1","1","t:1","phx_close",{}]`)
+	c.send(`["2","104","t:2","phx_leave",{}]`)
+	c.expect(`text ["2","104","t:2","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["2","2","t:2","phx_close",{}]`)
+	c.send(`["105","105","t:101","phx_join",{}]`)
+	c.expect(`text ["105","105","t:101","phx_reply",{"response":{},"status":"ok"}]`)
+
+	small := phxtest.NewServer(t, phxtest.Config{MaxChannels: 1, Channels: map[string]phxtest.Handler{"t:*": phxtest.Echo{}}})
+	c = dial(t, small.WebSocketURL()+"?vsn=2.0.0")
 	c.send(`["1","1","t:1","phx_join",{}]`)
-	c.send(`["2","2","t:2","phx_join",{}]`)
-	c.send(`["3","3","t:3","phx_join",{}]`)
+	c.send(`[null,"2","t:2","phx_join",{}]`)
 	c.expect(`text ["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]`,
-		`text ["2","2","t:2","phx_reply",{"response":{},"status":"ok"}]`,
-		`text ["3","3","t:3","phx_reply",{"response":{"reason":"too many channels"},"status":"error"}]`)
+		`text [null,"2","t:2","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]`)
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -629,4 +667,45 @@ func (c *tclient) expectFrame(got, want string) {
 	if got != want {
 		c.t.Fatalf("got  %s\nwant %s", got, want)
 	}
+}
+
+// Phoenix answers "heartbeat" on "phoenix" whatever its payload: a binary
+// heartbeat gets the same JSON reply.
+func TestBinaryHeartbeat(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0")
+	frame := append([]byte{0, 0, 1, 7, 9}, "7phoenixheartbeat\x00\x01"...)
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(`text [null,"7","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+}
+
+// A phx_leave whose join_ref is not the channel's is dropped by Phoenix's
+// socket (a client that raced a close): no reply, no phx_close, and the
+// channel stays. A channel joined with a null join_ref takes any leave,
+// and its phx_close, which the socket sends, has null refs.
+func TestLeaveStaleJoinRef(t *testing.T) {
+	t.Parallel()
+	srv := demo(t, nil)
+	c := dial(t, srv.WebSocketURL()+"?vsn=2.0.0&user=a")
+	c.join("room:a", "2")
+	c.send(`["1","3","room:a","phx_leave",{}]`)
+	c.send(`[null,"4","room:a","phx_leave",{}]`)
+	c.send(`[null,"5","phoenix","heartbeat",{}]`)
+	c.expect(`text [null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]`)
+	c.send(`["1","6","room:a","echo",{}]`)
+	c.expect(`text ["2","6","room:a","phx_reply",{"response":{},"status":"ok"}]`)
+	c.send(`["2","7","room:a","phx_leave",{}]`)
+	c.expect(`text ["2","7","room:a","phx_reply",{"response":{},"status":"ok"}]`,
+		`text ["2","2","room:a","phx_close",{}]`)
+
+	c.send(`[null,"8","room:b","phx_join",{}]`)
+	c.expect(`text [null,"8","room:b","phx_reply",{"response":{"joined":"room:b","params":{}},"status":"ok"}]`)
+	c.next() // own presence_diff
+	c.next() // presence_state
+	c.send(`["x","9","room:b","phx_leave",{}]`)
+	c.expect(`text ["8","9","room:b","phx_reply",{"response":{},"status":"ok"}]`,
+		`text [null,null,"room:b","phx_close",{}]`)
 }

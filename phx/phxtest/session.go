@@ -1,6 +1,7 @@
 package phxtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 type sessionMsg interface{ sessionMsg() }
 
 type msgFrame struct{ f inFrame }
+type msgBatch struct{ fs []inFrame }
 type msgExit struct {
 	p      *chanProc
 	reason Reason
@@ -22,13 +24,14 @@ type msgCrash struct {
 }
 
 func (msgFrame) sessionMsg() {}
+func (msgBatch) sessionMsg() {}
 func (msgExit) sessionMsg()  {}
 func (msgCrash) sessionMsg() {}
 
 var (
 	unmatchedTopic   = replyPayload("error", json.RawMessage(`{"reason":"unmatched topic"}`))
 	okEmpty          = replyPayload("ok", json.RawMessage(`{}`))
-	tooManyChannels  = replyPayload("error", json.RawMessage(`{"reason":"too many channels"}`))
+	tooManyChannels  = replyPayload("error", json.RawMessage(`{"reason":"too many channels joined"}`))
 	joinCrashed      = json.RawMessage(`{"reason":"join crashed"}`)
 	errChannelCrash  = errors.New("phxtest: channel crashed")
 	crashPayload17   = json.RawMessage(`{}`)
@@ -65,6 +68,8 @@ func (s *session) run() {
 			switch m := m.(type) {
 			case msgFrame:
 				s.handle(m.f)
+			case msgBatch:
+				s.handleBatch(m.fs)
 			case msgExit:
 				s.exited(m.p, m.reason)
 			case msgCrash:
@@ -86,11 +91,91 @@ func (s *session) unmatched(f *inFrame) {
 	s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: f.topic, event: eventReply, payload: unmatchedTopic})
 }
 
+func (f *inFrame) isHeartbeat() bool {
+	topic, topicOK := f.topicString()
+	event, eventOK := f.eventString()
+	// Phoenix answers the event whatever the payload, a binary one too.
+	return topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat
+}
+
+// handleBatch handles the frames of one long-poll POST in order, except
+// that pushes to joined channels followed by a heartbeat are answered
+// either all before the heartbeat (the order recorded from Phoenix) or
+// after it, as Interleave chooses: held until the heartbeat is answered.
+func (s *session) handleBatch(fs []inFrame) {
+	var held []inFrame
+	flush := func() {
+		for _, f := range held {
+			s.handle(f)
+		}
+		held = held[:0]
+	}
+	for _, f := range fs {
+		switch {
+		case f.isHeartbeat() && len(held) > 0:
+			if s.c.swap() {
+				s.handle(f)
+				flush()
+				continue
+			}
+			chans := map[*chanProc]struct{}{}
+			for _, h := range held {
+				if topic, ok := h.topicString(); ok && s.chans[topic] != nil {
+					chans[s.chans[topic]] = struct{}{}
+				}
+			}
+			flush()
+			s.settle(chans)
+			s.handle(f)
+		case s.isPush(&f):
+			held = append(held, f)
+		default:
+			flush()
+			s.handle(f)
+		}
+	}
+	flush()
+}
+
+// sameRef reports whether a leave's join_ref matches a channel joined with
+// join_ref joined: a channel joined with a null join_ref matches any.
+func sameRef(joined, leave json.RawMessage) bool {
+	j := bytes.TrimSpace(joined)
+	return string(j) == "null" || string(j) == string(bytes.TrimSpace(orNull(leave)))
+}
+
+// isPush reports whether f goes to a joined channel's handler.
+func (s *session) isPush(f *inFrame) bool {
+	topic, ok := f.topicString()
+	if !ok || s.chans[topic] == nil {
+		return false
+	}
+	event, ok := f.eventString()
+	return !ok || (event != eventJoin && event != eventLeave)
+}
+
+// settle waits until every channel of chans has handled what it was given
+// so far (or stopped), so that their replies are queued.
+func (s *session) settle(chans map[*chanProc]struct{}) {
+	for p := range chans {
+		b := make(chan struct{})
+		if !p.tell(s.c.ctx, chanMsg{barrier: b}) {
+			continue
+		}
+		select {
+		case <-b:
+		case <-p.dead:
+		case <-s.c.ctx.Done():
+			return
+		}
+	}
+}
+
 func (s *session) handle(f inFrame) {
 	topic, topicOK := f.topicString()
 	event, eventOK := f.eventString()
 	switch {
-	case topicOK && topic == topicPhoenix && eventOK && event == eventHeartbeat && !f.binary:
+	case f.isHeartbeat():
 		if !s.c.effectiveFaults().IgnoreHeartbeats {
 			s.emit(&outFrame{joinRef: jsonNull, ref: f.ref, topic: phoenixTopicJSON, event: eventReply, payload: okEmpty})
 		}
@@ -100,6 +185,10 @@ func (s *session) handle(f inFrame) {
 		s.join(f, topic)
 	case eventOK && event == eventLeave && s.chans[topic] == nil:
 		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: okEmpty})
+	case eventOK && event == eventLeave && !sameRef(s.chans[topic].sockRef, f.joinRef):
+		// Phoenix's socket takes a leave whose join_ref is not the
+		// channel's for a client that raced a close it was already sent,
+		// and drops it: no reply, no phx_close, the channel stays.
 	default:
 		p := s.chans[topic]
 		if p == nil {
@@ -123,7 +212,10 @@ func (s *session) join(f inFrame, topic string) {
 		return
 	}
 	old := s.chans[topic]
-	if old == nil && len(s.chans) >= c.srv.cfg.MaxChannels {
+	// Phoenix's socket refuses the join itself, before any channel process
+	// starts (so Join never runs), echoing the join's refs; a duplicate
+	// join replaces its channel and so never counts against the limit.
+	if old == nil && c.srv.cfg.MaxChannels > 0 && len(s.chans) >= c.srv.cfg.MaxChannels {
 		s.emit(&outFrame{joinRef: f.joinRef, ref: f.ref, topic: f.topic, event: eventReply, payload: tooManyChannels})
 		return
 	}
@@ -140,6 +232,7 @@ func (s *session) join(f inFrame, topic string) {
 		jr = f.ref // the channel adopts the join's ref
 	}
 	p := newChanProc(c, h, topic, f.topic, jr)
+	p.sockRef = orNull(f.joinRef)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -171,7 +264,7 @@ func (s *session) join(f inFrame, topic string) {
 				payload: replyPayload(status, res.response)})
 		}
 		if old != nil {
-			s.emit(&outFrame{joinRef: old.joinRef, ref: old.joinRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
+			s.emit(&outFrame{joinRef: old.sockRef, ref: old.sockRef, topic: f.topic, event: eventClose, payload: json.RawMessage("{}")})
 		}
 	}
 	if !res.ok {
@@ -203,7 +296,9 @@ func (s *session) exited(p *chanProc, reason Reason) {
 			payload = crashPayload18
 		}
 	}
-	s.emit(&outFrame{joinRef: p.joinRef, ref: p.joinRef, topic: p.topicRaw, event: event, payload: payload})
+	// The socket, not the channel, sends these, with the join_ref it keeps
+	// for the channel: the join's, null when the join carried null.
+	s.emit(&outFrame{joinRef: p.sockRef, ref: p.sockRef, topic: p.topicRaw, event: event, payload: payload})
 }
 
 // detach unsubscribes p and removes its presences (broadcasting the leaves
@@ -230,4 +325,14 @@ func startSession(c *Conn, wg *sync.WaitGroup) {
 func (c *Conn) deliver(ctx context.Context, f inFrame) error {
 	c.record(&f)
 	return c.toSession(ctx, msgFrame{f: f})
+}
+
+// deliverBatch hands the frames of one long-poll POST to the session as
+// one message, so that Interleave can order the replies to its pushes and
+// heartbeats (see handleBatch).
+func (c *Conn) deliverBatch(ctx context.Context, fs []inFrame) error {
+	for i := range fs {
+		c.record(&fs[i])
+	}
+	return c.toSession(ctx, msgBatch{fs: fs})
 }
