@@ -886,8 +886,9 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 	h.c = c
 	a.open = true
 	a.setState(StateConnected)
-	a.bo.Reset()
-	a.attempt = 0
+	// The reconnect backoff is not reset here but once the connection has
+	// answered (proveHealthy): a server that accepts and fails at once
+	// would otherwise be redialled at the first step forever.
 	if a.opened {
 		a.s.nReconnects.Add(1)
 	} else {
@@ -1000,6 +1001,9 @@ func (a *sockActor) heartbeatTick() error {
 // phx_error and phx_close are never dropped: they answer requests of the
 // channel and bring it to a state where it sends no more.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if m.Event == wire.EventReply {
+		a.proveHealthy()
+	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
 		return
