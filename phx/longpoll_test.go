@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -995,5 +996,54 @@ func TestLongPollBadAnswers(t *testing.T) {
 	defer c2.Close()
 	if _, _, err := c2.ReadMessage(); phx.CloseCode(err) != 1011 {
 		t.Fatalf("read = %v", err)
+	}
+}
+
+// A zero LongPoll leaves nothing behind once its connection is closed: its
+// HTTP client's idle keep-alive connections (two goroutines each) close
+// with it, so a goroutine leak check in the user's tests passes.
+func TestLongPollCloseLeavesNoIdleConnections(t *testing.T) {
+	// Not parallel: it counts the process's HTTP client connections.
+	ctx := testCtx(t)
+	srv := phxtest.NewServer(t, lpTiming(phxtest.DemoConfig()))
+	before := clientConns()
+	c, err := (&phx.LongPoll{}).Dial(ctx, srv.URL()+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := c.WriteMessage(wire.Text, fmt.Appendf(nil, `[null,"%d","phoenix","heartbeat",{}]`, i), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := clientConns(); n <= before {
+		t.Fatalf("%d client connections while polling, %d before", n, before)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The server is still up: it is the client that closes them.
+	for n := clientConns(); n > before; n = clientConns() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d client connections left after Close, %d before", n, before)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// clientConns counts the HTTP client connections of the process, by their
+// reading goroutines.
+func clientConns() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Count(buf[:n], []byte("net/http.(*persistConn).readLoop("))
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
