@@ -1,6 +1,7 @@
 package phx_test
 
 import (
+	"context"
 	"net/url"
 	"testing"
 	"time"
@@ -60,7 +61,12 @@ func TestReconnectStormFollowsSchedule(t *testing.T) {
 }
 
 func testReconnectStorm(t *testing.T, tr phx.Transport, fault phxtest.Faults, vsn string, steps []time.Duration) {
-	ctx := testCtx(t)
+	bound := 10 * time.Second
+	if lpPhoenixTiming {
+		bound = time.Minute // a long-poll session lost is noticed after Phoenix's 2 s
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), bound)
+	defer cancel()
 	srv := phxtest.NewServer(t, lpTiming(phxtest.DemoConfig()))
 	sock := dial(t, srv, &phx.Config{
 		Transport: tr,
