@@ -59,6 +59,26 @@ func lpTiming(cfg phxtest.Config) phxtest.Config {
 	return cfg
 }
 
+// lpRequestTimeout bounds a long-poll request of the tests: it must exceed
+// the server's window.
+func lpRequestTimeout() time.Duration {
+	if lpPhoenixTiming {
+		return 0 // phoenix.js's 20 s
+	}
+	return 5 * time.Second
+}
+
+// lpCtx bounds a test in which a long-poll session is lost: with
+// Phoenix's timing the client notices 2 to 12 s later.
+func lpCtx(t *testing.T) context.Context {
+	if !lpPhoenixTiming {
+		return testCtx(t)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // statusRecorder remembers the HTTP status a handler answered with.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -182,7 +202,7 @@ func lpDial(t *testing.T, s *lpServer, cfg *phx.Config) *phx.Socket {
 		cfg = &phx.Config{}
 	}
 	if cfg.Transport == nil && cfg.LongPollFallback == 0 {
-		cfg.Transport = &phx.LongPoll{Timeout: 5 * time.Second}
+		cfg.Transport = &phx.LongPoll{Timeout: lpRequestTimeout()}
 	}
 	sock, err := phx.Connect(context.Background(), s.url, fast(cfg))
 	if err != nil {
@@ -442,7 +462,7 @@ func testLongPollSessionEndReconnects(t *testing.T, vsn string) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t)
+			ctx := lpCtx(t)
 			var s *lpServer
 			if tc.name == "restart" {
 				// Restart needs phxtest's own listener.
@@ -463,14 +483,28 @@ func testLongPollSessionEndReconnects(t *testing.T, vsn string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ended := time.Now()
 			if err := tc.end(s, c); err != nil {
 				t.Fatal(err)
 			}
 			d := waitStatus[phx.Disconnected](t, ctx, sock, nil)
+			noticed := time.Since(ended)
 			// A restart may also surface as a failed request (1006).
 			if !d.Reconnect || (d.Code != tc.code && !(tc.name == "restart" && d.Code == 1006)) {
 				t.Fatalf("%+v", d)
 			}
+			// As with Phoenix, the server does not tell the client: it
+			// learns of the loss from its next request, which the server
+			// answers after the resume timeout, at most a poll window
+			// later.
+			window, resume := 100*time.Millisecond, 100*time.Millisecond
+			if lpPhoenixTiming {
+				window, resume = 10*time.Second, 2*time.Second
+			}
+			if tc.name != "restart" && (noticed < resume-20*time.Millisecond || noticed > window+resume+2*time.Second) {
+				t.Fatalf("the loss was noticed after %v, want %v to %v", noticed, resume, window+resume)
+			}
+			t.Logf("the loss was noticed after %v", noticed)
 			waitStatus[phx.Connected](t, ctx, sock, nil)
 			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:again" })
 			if _, err := ch.Push(ctx, "new_msg", map[string]int{"after": 1}); err != nil {
@@ -676,13 +710,13 @@ func TestFallback(t *testing.T) {
 }
 
 func testFallback(t *testing.T, mode wsMode, want string, viaConfig bool) {
-	ctx := testCtx(t)
+	ctx := lpCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), mode)
 	cfg := &phx.Config{Params: url.Values{"user": {"fb"}}}
 	if viaConfig {
 		cfg.LongPollFallback = 200 * time.Millisecond
 	} else {
-		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
+		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: lpRequestTimeout()}, 200*time.Millisecond)
 	}
 	sock := lpDial(t, s, cfg)
 	onlyTransport(t, ctx, s, want)
@@ -769,7 +803,7 @@ func TestFallbackContext(t *testing.T) {
 // session ends with 1011, the socket reconnects and rejoins.
 func TestLongPollServerError(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := lpCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
 	sock := lpDial(t, s, nil)
 	ch := sock.Channel("room:bad", nil)

@@ -41,7 +41,7 @@ func TestReconnectStormFollowsSchedule(t *testing.T) {
 		t    func() phx.Transport
 	}{
 		{"websocket", func() phx.Transport { return nil }},
-		{"longpoll", func() phx.Transport { return &phx.LongPoll{Timeout: 5 * time.Second} }},
+		{"longpoll", func() phx.Transport { return &phx.LongPoll{Timeout: lpRequestTimeout()} }},
 	} {
 		for _, fault := range []struct {
 			name string
