@@ -44,7 +44,9 @@ import (
 // undecodable answer: 1011), or when a request fails (1006) or outlasts
 // Timeout (1005 "timeout", as in phoenix.js); the cause (network error,
 // HTTP status) is in the error's chain too. Messages received before that
-// are read first.
+// are read first. A refused session at Dial is a *DialError with Status 403, as
+// a refused WebSocket upgrade is; an HTTP error status at Dial (404 when the
+// server has no long-poll route) is a *DialError with that status.
 //
 // A server-side disconnect is noticed late, because Phoenix does not tell
 // the poll in flight: that poll runs out its window (204), and the next
@@ -53,9 +55,7 @@ import (
 // session of its own and rejoins its channels, where phoenix.js would take
 // the new session as its own and leave its channels believing they are
 // joined). With Phoenix's defaults the loss surfaces 2 to 12 s after it; the
-// session Phoenix opened with the 410 ends by itself 15 to 30 s later. A refused session at Dial is a *DialError with Status 403, as
-// a refused WebSocket upgrade is; an HTTP error status at Dial (404 when the
-// server has no long-poll route) is a *DialError with that status.
+// session Phoenix opened with the 410 ends by itself 15 to 30 s later.
 //
 // Authentication: an auth token offered in Sec-WebSocket-Protocol
 // (Config.AuthToken) is sent decoded in the X-Phoenix-AuthToken header of
