@@ -187,7 +187,7 @@ func TestLongPollDisconnectTiming(t *testing.T) {
 // only polls keep it: POSTs do not.
 func TestLongPollIdleSession(t *testing.T) {
 	t.Parallel()
-	const idle = 300 * time.Millisecond
+	const idle = 500 * time.Millisecond
 	srv := demo(t, func(c *phxtest.Config) {
 		c.LongPollWindow, c.LongPollIdle = 100*time.Millisecond, idle
 		c.LongPollResumeTimeout = time.Millisecond
