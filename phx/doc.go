@@ -68,6 +68,10 @@
 //   - Pushes sent on a connection that dropped resolve with ErrDisconnected
 //     at once rather than waiting for their timeout.
 //   - Every buffer is bounded and says what happens when it is full.
+//   - The reconnect schedule starts over only once a connection has
+//     answered a frame the client sent (heartbeat, ping, join, push), not
+//     when it opens: a server that accepts and fails at once is retried on
+//     the schedule, not every 10 ms.
 //
 // # Promises
 //

@@ -35,6 +35,9 @@ type oldRoute struct {
 // phx_error and phx_close are never dropped: they answer requests of the
 // channel and bring it to a state where it sends no more.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if m.Event == wire.EventReply {
+		a.proveHealthy()
+	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
 		return

@@ -336,8 +336,9 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 	h.c = c
 	a.open = true
 	a.setState(StateConnected)
-	a.bo.Reset()
-	a.attempt = 0
+	// The reconnect backoff is not reset here but once the connection has
+	// answered (proveHealthy): a server that accepts and fails at once
+	// would otherwise be redialled at the first step forever.
 	if a.opened {
 		a.s.nReconnects.Add(1)
 	} else {

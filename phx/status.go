@@ -70,7 +70,10 @@ type Disconnected struct {
 }
 
 // Reconnecting: the next connection attempt starts after Delay. Attempt
-// counts attempts since the last successful open, from 1.
+// counts attempts, from 1, since a connection last proved healthy by
+// answering a frame the client sent (a heartbeat, ping, join or push): a
+// connection that opens and fails before that continues the count and the
+// reconnect schedule.
 type Reconnecting struct {
 	Attempt int
 	Delay   time.Duration

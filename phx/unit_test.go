@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/phxgo/phxgo/wire"
 )
 
@@ -520,13 +521,27 @@ func TestReconnectSchedule(t *testing.T) {
 			}
 		}
 		srv := h.tr.next(t)
-		// Reset after a successful open: the next loss waits 10 ms again.
+		// A connection that opens and fails before answering anything
+		// continues the schedule: 5 s again, not 10 ms.
+		srv.closeWith(1011)
+		sleep(5*time.Second - time.Millisecond)
+		synctest.Wait()
+		h.tr.noDial(t)
+		sleep(time.Millisecond)
+		srv = h.tr.next(t)
+		// One that has answered (a ping here) restarts it: the next loss
+		// waits 10 ms again.
+		ping := async(func() error { _, err := h.sock.Ping(context.Background()); return err })
+		srv.reply(t, srv.expect(t, "phoenix", "heartbeat"), "ok", "{}")
+		if err := mustReady(t, ping); err != nil {
+			t.Fatal(err)
+		}
 		srv.closeWith(1011)
 		sleep(9 * time.Millisecond)
 		h.tr.noDial(t)
 		sleep(time.Millisecond)
 		h.tr.next(t)
-		if h.sock.Stats().Reconnects != 2 {
+		if h.sock.Stats().Reconnects != 3 {
 			t.Fatalf("reconnects %d", h.sock.Stats().Reconnects)
 		}
 	})
@@ -968,7 +983,11 @@ func TestSocketContextCancelStops(t *testing.T) {
 func TestMalformedFrameReconnects(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		h := connect(t, &Config{HeartbeatInterval: -1})
+		// Each connection fails before answering: a constant schedule keeps
+		// the reconnects 10 ms apart.
+		h := connect(t, &Config{HeartbeatInterval: -1, Reconnect: func() backoff.BackOff {
+			return backoff.NewConstantBackOff(10 * time.Millisecond)
+		}})
 		for _, bad := range []string{`nope`, `[1,2,3,4]`, `[null,null,"t"]`, `{"topic":"x"}`,
 			`[null,null,"t","e",{]`, `[null,null,"t","e",{"a":tru}]`, `[null,null,"t","e",{},x]`} {
 			h.srv.sendRaw(wire.Text, []byte(bad))

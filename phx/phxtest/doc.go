@@ -51,7 +51,8 @@
 // # Fault injection
 //
 // Faults (Server.SetFaults, Conn.SetFaults) ignore heartbeats, drop or
-// delay replies. A Conn can be dropped without a close frame (Drop), closed
+// delay replies, end connections as soon as they open (CloseOnOpen) or
+// fail the client's frames (FailFrames). A Conn can be dropped without a close frame (Drop), closed
 // with any code (CloseWith), made to stop reading (PauseReading), sent raw
 // or malformed frames (SendRaw) and frames with any refs (Send), and have
 // a channel crashed (CrashChannel). The server can refuse the next

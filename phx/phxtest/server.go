@@ -69,9 +69,19 @@ type Config struct {
 	// socket with 1009. 0 means Bandit's 8 000 000 bytes.
 	MaxFrameSize int64
 	// LongPollWindow is how long a long-poll GET waits for messages before
-	// answering 204; a long-poll session with no request for twice the
-	// window (at least 5 s) ends. 0 means Phoenix's 10 s.
+	// answering 204, even when its session ends meanwhile; stopping the
+	// server lets pending polls run it out. 0 means Phoenix's 10 s.
 	LongPollWindow time.Duration
+	// LongPollIdle is how often a long-poll session checks that a poll
+	// started since the last check, and ends if none did: a session the
+	// client abandoned lingers one to two of these. It should exceed the
+	// window. 0 means 1.5 × LongPollWindow as Phoenix (15 s), at least 5 s.
+	LongPollIdle time.Duration
+	// LongPollResumeTimeout is how long a long-poll request carrying the
+	// token of a session that has ended waits before it is answered as
+	// for an unknown session (GET: a new session; POST: status 410).
+	// 0 means Phoenix's pubsub_timeout_ms, 2 s.
+	LongPollResumeTimeout time.Duration
 	// Outbox is the number of frames queued per connection before senders
 	// (broadcasts included) block. 0 means 1024.
 	Outbox int
@@ -380,7 +390,7 @@ func (s *Server) down(code int, abrupt bool) {
 	s.mu.Unlock()
 	if ln != nil {
 		ln.Close()
-		hs.Close() // hijacked WebSockets are ours, not http.Server's
+		s.closeHTTP(hs, abrupt) // hijacked WebSockets are ours, not http.Server's
 		<-done
 	}
 	for _, c := range conns {
