@@ -305,6 +305,10 @@ func (c *Conn) publish(w http.ResponseWriter, r *http.Request) {
 		serverError(w)
 		return
 	}
+	// The frames go to the session as one batch, so that Interleave can
+	// order the replies of one POST as Phoenix may.
+	frames := make([]inFrame, 0, len(lines))
+	var bad bool
 	for _, l := range lines {
 		var f inFrame
 		var err error
@@ -314,15 +318,20 @@ func (c *Conn) publish(w http.ResponseWriter, r *http.Request) {
 			f, err = decodeText(c.vsn, l.data)
 		}
 		if err != nil {
-			// The session process would crash on this frame.
-			c.terminate(0, true)
-			serverError(w)
-			return
+			bad = true
+			break
 		}
-		if c.deliver(r.Context(), f) != nil {
-			writeJSON(w, http.StatusOK, map[string]any{"status": 410})
-			return
-		}
+		frames = append(frames, f)
+	}
+	if len(frames) > 0 && c.deliverBatch(r.Context(), frames) != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"status": 410})
+		return
+	}
+	if bad {
+		// The session process would crash on this frame.
+		c.terminate(0, true)
+		serverError(w)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": 200})
 }

@@ -58,8 +58,6 @@ type tline struct {
 // from the recording, with the reason. Keys are "file/conn/#index" of the
 // recorded frame (or "file/conn/extra" for frames Phoenix did not send).
 var knownDifferences = map[string]string{
-	"longpoll/messages/#3": "a push's reply and a heartbeat's reply posted in one batch: phxtest answers the heartbeat on the session goroutine, possibly before the channel goroutine answers the push; Phoenix gives no order between them either (fact 10)",
-	"longpoll/messages/#4": "the other half of longpoll/messages/#3",
 }
 
 func loadTranscript(t *testing.T, path string) []tline {
