@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sync"
@@ -34,6 +35,10 @@ const (
 // Function fields are called from the socket's goroutine on every connection
 // attempt and must not block for long.
 type Config struct {
+	// Context, if set, bounds the socket's life: when it ends, the socket
+	// stops as if Close had been called and Err returns its error. Zero:
+	// the socket lives until Close. (Connect's own ctx bounds the dial only.)
+	Context context.Context
 	// Params are sent as query parameters on every connect.
 	Params url.Values
 	// ParamsFunc, if set, is called on every connect; its values are added to

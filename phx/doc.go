@@ -19,8 +19,8 @@
 // Socket.Status) or iterators (Channel.Events, EventsAs), and requests are
 // blocking calls with a context (Join, Push, Leave, Ping).
 //
-// Connect's context bounds the socket's whole life (cancelling it closes the
-// socket); to bound only the dial, wait on a separate timer and Close.
+// Connect's context bounds the dial only, as for net.Dialer: the socket
+// lives until Close, or until Config.Context ends when it is set.
 //
 // # Errors
 //

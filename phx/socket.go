@@ -53,8 +53,10 @@ type Socket struct {
 // (a *DialError) is returned. Later connection losses reconnect by
 // themselves, as Config says.
 //
-// ctx bounds the socket's whole life, not only the dial: cancelling it stops
-// the socket as Close does. A nil cfg means the zero Config.
+// ctx bounds the dial only, as it does for net.Dialer.DialContext: once
+// Connect has returned, cancelling ctx has no effect, and the socket lives
+// until Close (or until Config.Context ends, when set). A nil cfg means the
+// zero Config.
 func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error) {
 	c := cfg.withDefaults()
 	ep, err := normaliseEndpoint(endpoint)
@@ -71,13 +73,29 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	s.mb = actor.NewMailbox[sockMsg](64, done)
 	ready := make(chan struct{})
 	a := newSockActor(s, ready)
-	s.proc = actor.Start(ctx, actor.Func(func(ctx context.Context) error {
+	// The socket outlives ctx: its life is Config.Context's, or until Close.
+	// Values of ctx are kept when Config.Context is not set.
+	life := c.Context
+	if life == nil {
+		life = context.WithoutCancel(ctx)
+	}
+	s.proc = actor.Start(life, actor.Func(func(ctx context.Context) error {
 		defer close(done)
 		return a.run(ctx)
 	}))
 	select {
 	case <-ready:
 		return s, nil
+	case <-ctx.Done():
+		select {
+		case <-ready:
+			return s, nil // opened just in time
+		default:
+		}
+		// The dial is abandoned: the socket stops with ctx's error.
+		s.closed.Store(true)
+		s.proc.StopWait(context.Cause(ctx))
+		return nil, ctx.Err()
 	case <-s.proc.Done():
 		if err := s.proc.Err(); err != nil {
 			return nil, err
@@ -107,7 +125,7 @@ var errUserClose = errors.New("phx: socket closed by Close")
 func (s *Socket) Done() <-chan struct{} { return s.proc.Done() }
 
 // Err is why the socket stopped: nil before it did and after Close; the
-// context's error if the Connect context was cancelled; otherwise the error
+// context's error if Config.Context was cancelled; otherwise the error
 // that ended it (a close with code 1000, a refused upgrade, a reconnect
 // backoff that gave up).
 func (s *Socket) Err() error {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -942,7 +943,7 @@ func TestSocketContextCancelStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tr := newMemTransport()
 		ctx, cancel := context.WithCancel(context.Background())
-		sock, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: tr})
+		sock, err := Connect(context.Background(), "ws://example.test/socket", &Config{Transport: tr, Context: ctx})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -963,6 +964,64 @@ func TestSocketContextCancelStops(t *testing.T) {
 		for range sock.Status() {
 		}
 	})
+}
+
+// Connect's ctx bounds the dial only: the usual WithTimeout plus deferred
+// cancel leaves the socket running after Connect returns.
+func TestConnectContextBoundsDialOnly(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tr := newMemTransport()
+		sock := func() *Socket {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			sock, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: tr, HeartbeatInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sock
+		}()
+		defer sock.Close()
+		srv := tr.next(t)
+		synctest.Wait()
+		select {
+		case <-sock.Done():
+			t.Fatalf("socket stopped with its Connect context: %v", sock.Err())
+		default:
+		}
+		if sock.State() != StateConnected {
+			t.Fatalf("state %v", sock.State())
+		}
+		ch := sock.Channel("room:1", nil)
+		res := async(func() error { _, err := ch.Join(context.Background()); return err })
+		jm := srv.expect(t, "room:1", wire.EventJoin)
+		srv.reply(t, jm, "ok", "{}")
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A Connect ctx that ends before the first connection opens abandons the
+// dial and leaves nothing running.
+func TestConnectContextEndsDial(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: hangTransport{}})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Connect = %v, want DeadlineExceeded", err)
+		}
+	})
+}
+
+// hangTransport's dial waits for its ctx.
+type hangTransport struct{}
+
+func (hangTransport) Dial(ctx context.Context, _ string, _ http.Header) (Conn, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 
 func TestMalformedFrameReconnects(t *testing.T) {
