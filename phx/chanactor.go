@@ -36,10 +36,7 @@ type subscribeReq struct {
 	ack chan struct{}
 }
 
-type unsubscribeReq struct {
-	sub  *Subscription
-	done chan struct{}
-}
+type unsubscribeReq struct{ sub *Subscription }
 
 // supersedeReq: another channel of the socket is joining this one's topic;
 // this one leaves first (phoenix.js leaveOpenTopic). Answered once the
@@ -449,7 +446,7 @@ func (ca *chanActor) handleReq(m chanMsg) {
 	case subscribeReq:
 		ca.subscribe(m.sub, m.ack)
 	case unsubscribeReq:
-		ca.unsubscribe(m.sub, m.done)
+		ca.unsubscribe(m.sub)
 	case supersedeReq:
 		ca.supersede(m.done)
 	case chanRun:
@@ -463,9 +460,8 @@ func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
 	ack <- struct{}{}
 }
 
-func (ca *chanActor) unsubscribe(sub *Subscription, done chan struct{}) {
+func (ca *chanActor) unsubscribe(sub *Subscription) {
 	ca.subs = removeSub(ca.subs, sub)
 	ca.subsChanged()
 	sub.finish(nil)
-	done <- struct{}{}
 }

@@ -21,10 +21,7 @@ type cancelMsg struct{ p *push } // the caller gave up on p
 
 type subscribeMsg struct{ sub *Subscription }
 
-type unsubscribeMsg struct {
-	sub  *Subscription
-	done chan struct{}
-}
+type unsubscribeMsg struct{ sub *Subscription }
 
 // startMsg asks for the channel's actor, started if there is none.
 type startMsg struct {
@@ -442,7 +439,6 @@ func (a *sockActor) handleMsg(m sockMsg) {
 	case unsubscribeMsg:
 		a.taps = removeSub(a.taps, m.sub)
 		m.sub.finish(nil)
-		m.done <- struct{}{}
 	case sockRun:
 		m.runOn(a)
 	}

@@ -169,7 +169,7 @@ func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
 }
 
 // Channel returns a channel for topic. params are the join parameters: any
-// JSON-marshalable value, json.RawMessage, or a func() any called before
+// JSON-marshalable value, a json.RawMessage, or a ParamsFunc called before
 // every (re)join. Nothing is sent until Join.
 func (s *Socket) Channel(topic string, params any) *Channel {
 	return &Channel{s: s, topic: topic, params: params}
@@ -177,33 +177,30 @@ func (s *Socket) Channel(topic string, params any) *Channel {
 
 // Subscribe returns a subscription to every message the socket receives, on
 // every topic, before any routing or filtering (replies included, heartbeat
-// replies excepted); JoinRef and Ref are as on the wire. events filters by
-// event name when given.
-func (s *Socket) Subscribe(events ...string) *Subscription {
-	return s.SubscribeWith(nil, events...)
-}
-
-// SubscribeWith is Subscribe with options (WithBuffer, WithOverflow).
-func (s *Socket) SubscribeWith(opts []Option, events ...string) *Subscription {
-	sub := s.newSub("", opts, events)
-	if s.mb.Tell(context.Background(), subscribeMsg{sub: sub}) != nil {
-		// The actor has stopped: nobody else will ever touch sub.
-		sub.finish(ErrClosed)
+// replies excepted); JoinRef and Ref are as on the wire. Events filters by
+// event name; WithBuffer and WithOverflow size it. It returns ctx.Err(), or
+// ErrClosed when the socket is closed.
+func (s *Socket) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return sub
+	sub := s.newSub("", opts)
+	if err := s.mb.Tell(ctx, subscribeMsg{sub: sub}); err != nil {
+		// Not queued: nobody else will ever touch sub.
+		return nil, s.stoppedErr(err)
+	}
+	return sub, nil
 }
 
-func (s *Socket) newSub(topic string, opts []Option, events []string) *Subscription {
-	o := s.callOpts(opts)
+func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
+	o := s.subOpts(opts)
 	sub := &Subscription{
 		c:        make(chan Message, o.buffer),
 		quit:     make(chan struct{}),
 		s:        s,
 		overflow: o.overflow,
 		topic:    topic,
-	}
-	if len(events) > 0 {
-		sub.events = append([]string(nil), events...)
+		events:   o.events,
 	}
 	return sub
 }

@@ -105,7 +105,7 @@ func TestJoinRefusedClosesChannel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, nil)
 		ch := h.sock.Channel("room:secret", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		res := h.join(ch)
 		jm := h.srv.expect(t, "room:secret", wire.EventJoin)
 		h.srv.reply(t, jm, "error", `{"reason":"unauthorized"}`)
@@ -314,7 +314,7 @@ func TestOutdatedJoinRefDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, j1 := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		h.srv.push(t, j1.JoinRef.String(), "room:1", wire.EventError, "{}")
 		sleep(time.Second)
 		j2 := h.srv.expect(t, "room:1", wire.EventJoin)
@@ -345,7 +345,7 @@ func TestServerErrorRejoinsAndCloseRemoves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, j1 := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		inflight := h.push(ch, "crash", nil)
 		h.srv.expect(t, "room:1", "crash")
 		h.srv.push(t, j1.JoinRef.String(), "room:1", wire.EventError, `{"reason":"channel_crash"}`)
@@ -391,7 +391,7 @@ func TestLeave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		res := async(func() error { return ch.Leave(context.Background()) })
 		lm := h.srv.expect(t, "room:1", wire.EventLeave)
 		if ch.State() != ChannelLeaving || lm.JoinRef != jm.JoinRef {
@@ -760,9 +760,9 @@ func TestDuplicateTopicLeavesOlder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		old, j1 := h.joined("room:1")
-		oldSub := old.Subscribe()
+		oldSub := mustSub(t, old)
 		nw := h.sock.Channel("room:1", nil)
-		newSub := nw.Subscribe()
+		newSub := mustSub(t, nw)
 		res := h.join(nw)
 		lm := h.srv.expect(t, "room:1", wire.EventLeave)
 		j2 := h.srv.expect(t, "room:1", wire.EventJoin)
@@ -793,10 +793,10 @@ func TestSlowConsumer(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
 		stuckCh, j1 := h.joined("room:stuck")
 		okCh, j2 := h.joined("room:ok")
-		stuck := stuckCh.SubscribeWith([]Option{WithBuffer(2)})
-		oldest := stuckCh.SubscribeWith([]Option{WithBuffer(2), WithOverflow(DropOldest)})
-		closing := stuckCh.SubscribeWith([]Option{WithBuffer(2), WithOverflow(CloseWithError)})
-		good := okCh.SubscribeWith([]Option{WithBuffer(1000)})
+		stuck := mustSub(t, stuckCh, WithBuffer(2))
+		oldest := mustSub(t, stuckCh, WithBuffer(2), WithOverflow(DropOldest))
+		closing := mustSub(t, stuckCh, WithBuffer(2), WithOverflow(CloseWithError))
+		good := mustSub(t, okCh, WithBuffer(1000))
 		for i := range 10 {
 			h.srv.push(t, j1.JoinRef.String(), "room:stuck", "n", string(rune('0'+i)))
 			h.srv.push(t, j2.JoinRef.String(), "room:ok", "n", string(rune('0'+i)))
@@ -888,7 +888,7 @@ func TestSocketWideSubscription(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
-		all := h.sock.Subscribe("ev")
+		all := mustSub(t, h.sock, Events("ev"))
 		h.srv.push(t, "", "any:topic", "ev", `{"x":1}`)
 		h.srv.push(t, "", "any:topic", "other", `{}`)
 		synctest.Wait()
@@ -913,7 +913,7 @@ func TestEventsIteratorAndDecode(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			var out []string
-			for v, err := range EventsAs[body](ctx, ch, "n") {
+			for v, err := range EventsAs[body](ctx, ch, Events("n")) {
 				switch {
 				case err == nil:
 					out = append(out, string(rune('0'+v.Value.N)))
@@ -949,7 +949,7 @@ func TestSocketContextCancelStops(t *testing.T) {
 		}
 		tr.next(t)
 		ch := sock.Channel("room:1", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		cancel()
 		<-sock.Done()
 		if _, ok := <-sub.C(); ok || !errors.Is(sub.Err(), ErrClosed) {
@@ -1150,7 +1150,7 @@ func TestBlockPolicyAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		sub := mustSub(t, ch, WithBuffer(1), WithOverflow(Block))
 		for i := range 5 {
 			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", string(rune('0'+i)))
 		}
@@ -1188,7 +1188,7 @@ func TestBinaryPushOnV1IsAnError(t *testing.T) {
 			Payload: []byte(`{"status":"ok","response":{}}`)})
 		h.srv.sendRaw(op, data)
 		mustReady(t, res)
-		if _, err := ch.Push(context.Background(), "bin", []byte{1, 2}); !errors.Is(err, wire.ErrUnsupported) {
+		if _, err := ch.Push(context.Background(), "bin", Binary{1, 2}); !errors.Is(err, wire.ErrUnsupported) {
 			t.Fatalf("binary push on vsn 1 = %v", err)
 		}
 	})
@@ -1199,7 +1199,7 @@ func TestJoinParamsFuncPerJoin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		n := 0
-		ch := h.sock.Channel("room:1", func() any { n++; return map[string]int{"last_seen": n} })
+		ch := h.sock.Channel("room:1", ParamsFunc(func() any { n++; return map[string]int{"last_seen": n} }))
 		h.join(ch)
 		j1 := h.srv.expect(t, "room:1", wire.EventJoin)
 		h.srv.reply(t, j1, "ok", "{}")
@@ -1219,7 +1219,7 @@ func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		for i := range 10 {
 			ch := h.sock.Channel("room:"+string(rune('a'+i)), nil)
-			sub := ch.Subscribe()
+			sub := mustSub(t, ch)
 			ca := sub.ca
 			sub.Close()
 			// The actor retires after Close has returned: it asks the
@@ -1233,7 +1233,7 @@ func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
 			t.Fatalf("chans %d", d.chans)
 		}
 		ch := h.sock.Channel("room:z", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		h.join(ch)
 		jm := h.srv.expect(t, "room:z", wire.EventJoin)
 		h.srv.reply(t, jm, "ok", "{}")
@@ -1256,8 +1256,8 @@ func TestChannelInboxOverflow(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
 		stuckCh, j1 := h.joined("room:stuck")
 		okCh, j2 := h.joined("room:ok")
-		sub := stuckCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
-		good := okCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
+		sub := mustSub(t, stuckCh, WithBuffer(2 * chanInbox))
+		good := mustSub(t, okCh, WithBuffer(2 * chanInbox))
 		res := h.push(stuckCh, "req", nil)
 		pm := h.srv.expect(t, "room:stuck", "req")
 		held, release := make(chan struct{}), make(chan struct{})
@@ -1320,7 +1320,7 @@ func TestBlockWaitsInsteadOfDropping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		sub := mustSub(t, ch, WithBuffer(1), WithOverflow(Block))
 		const n = chanInbox + 100
 		for i := range n {
 			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
