@@ -14,7 +14,7 @@ type pushKind uint8
 
 const (
 	kindUser pushKind = iota
-	kindSend // a Send: resolved once written, no reply awaited
+	kindSend          // a Send: resolved once written, no reply awaited
 	kindJoin
 	kindLeave
 	kindHeartbeat
