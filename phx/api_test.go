@@ -72,6 +72,7 @@ func TestSendBufferedWhileJoining(t *testing.T) {
 		res := h.join(ch)
 		jm := h.srv.expect(t, "room:1", wire.EventJoin)
 		sent := async(func() error { return ch.Send(context.Background(), "first", nil) })
+		synctest.Wait() // buffered before the push below
 		pushed := h.push(ch, "second", nil)
 		late := async(func() error {
 			return ch.Send(context.Background(), "dropped", nil, WithTimeout(time.Second))
