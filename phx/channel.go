@@ -101,7 +101,7 @@ func (ch *Channel) Join(ctx context.Context, opts ...JoinOption) (json.RawMessag
 		case r := <-reply:
 			return r.resp, r.err
 		case <-ctx.Done():
-			_ = ca.mb.Tell(context.Background(), joinCancelReq{})
+			_ = ca.mb.q.Force(joinCancelReq{}) // one per caller: never waits
 			return nil, ctx.Err()
 		case <-ca.done:
 			select {
@@ -194,7 +194,7 @@ func (ch *Channel) push(ctx context.Context, kind pushKind, event string, payloa
 			return r, r.err
 		case <-ctx.Done():
 			// The actor drops the push: a buffered push is then never sent.
-			_ = ca.mb.Tell(context.Background(), cancelReq{p: p})
+			_ = ca.mb.q.Force(cancelReq{p: p}) // one per caller: never waits
 			return pushResult{}, ctx.Err()
 		case <-ca.done:
 			select {
