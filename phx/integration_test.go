@@ -411,7 +411,7 @@ func TestIntegrationCloseBlackholed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = ch.Push(ctx, "echo", big)
+			_, _ = ch.Push(ctx, "echo", phx.Binary(big))
 		}()
 	}
 	start := time.Now()
