@@ -23,7 +23,7 @@ import (
 //
 // Concurrency: every method is safe for concurrent use. A Channel is a
 // handle: its state lives in an actor (one goroutine) that the socket starts
-// on the first Join, Push, Leave or Subscribe and that stops when the
+// on the first Join, Push, Send, Leave or Subscribe and that stops when the
 // channel closes for good, when it was never joined and its last
 // subscription closes, or when the socket stops.
 type Channel struct {

@@ -119,7 +119,7 @@
 //     the connection with close code 1002 and ErrProtocol; the socket then
 //     reconnects.
 //   - Each channel is an actor of its own, started by the socket on the
-//     channel's first Join, Push, Leave or Subscribe and owned by it: its
+//     channel's first Join, Push, Send, Leave or Subscribe and owned by it: its
 //     state machine, join_ref generations and stale filtering, the push
 //     buffer while joining, pending replies, the rejoin backoff, and its
 //     subscriptions. It writes its frames into the connection's writer
