@@ -19,7 +19,10 @@ type pushMsg struct{ p *push } // a ping
 
 type cancelMsg struct{ p *push } // the caller gave up on p
 
-type subscribeMsg struct{ sub *Subscription }
+type subscribeMsg struct {
+	sub *Subscription
+	ack chan struct{} // capacity 1
+}
 
 type unsubscribeMsg struct{ sub *Subscription }
 
@@ -436,6 +439,7 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)
+		m.ack <- struct{}{}
 	case unsubscribeMsg:
 		a.taps = removeSub(a.taps, m.sub)
 		m.sub.finish(nil)

@@ -185,11 +185,29 @@ func (s *Socket) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subsc
 		return nil, err
 	}
 	sub := s.newSub("", opts)
-	if err := s.mb.Tell(ctx, subscribeMsg{sub: sub}); err != nil {
+	ack := make(chan struct{}, 1)
+	if err := s.mb.Tell(ctx, subscribeMsg{sub: sub, ack: ack}); err != nil {
 		// Not queued: nobody else will ever touch sub.
 		return nil, s.stoppedErr(err)
 	}
-	return sub, nil
+	select {
+	case <-ack:
+		return sub, nil
+	case <-ctx.Done():
+		sub.Close() // the actor may take it yet: it then ends it
+		return nil, ctx.Err()
+	case <-s.proc.Done():
+		select {
+		case <-ack:
+			// Taken, then ended as the socket stopped.
+			if err := sub.Err(); err != nil {
+				return nil, err
+			}
+			return sub, nil
+		default:
+			return nil, s.stoppedErr(actor.ErrStopped)
+		}
+	}
 }
 
 func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
