@@ -238,11 +238,11 @@ func testLongPollJoinPushBroadcastPresence(t *testing.T, vsn string) {
 	}
 
 	ch := sock.Channel("room:lp", map[string]string{"device": "lp"})
-	state := ch.Subscribe("presence_state")
+	state := mustSub(t, ch, phx.Events("presence_state"))
 	defer state.Close()
-	msgs := ch.Subscribe("n")
+	msgs := mustSub(t, ch, phx.Events("n"))
 	defer msgs.Close()
-	bins := ch.Subscribe("binary")
+	bins := mustSub(t, ch, phx.Events("binary"))
 	defer bins.Close()
 	resp, err := ch.Join(ctx)
 	if err != nil || !bytes.Contains(resp, []byte(`"device":"lp"`)) {
@@ -272,11 +272,11 @@ func testLongPollJoinPushBroadcastPresence(t *testing.T, vsn string) {
 	}
 	if vsn == "2.0.0" { // vsn 1.0.0 has no binary frames
 		// Binary: sent as a base64 line, answered raw (these bytes are UTF-8).
-		r, err = ch.Push(ctx, "echo", []byte("bin\x01"))
+		r, err = ch.Push(ctx, "echo", phx.Binary("bin\x01"))
 		if err != nil || !r.Binary || string(r.Response) != "bin\x01" {
 			t.Fatalf("binary echo = %+v, %v", r, err)
 		}
-		r, err = ch.Push(ctx, "binary", []byte("raw"))
+		r, err = ch.Push(ctx, "binary", phx.Binary("raw"))
 		if err != nil || !r.Binary || string(r.Response) != "raw" {
 			t.Fatalf("binary = %+v, %v", r, err)
 		}
@@ -473,7 +473,7 @@ func testLongPollSessionEndReconnects(t *testing.T, vsn string) {
 			}
 			sock := lpDial(t, s, &phx.Config{Vsn: vsn, Params: url.Values{"user": {"lp"}}})
 			ch := sock.Channel("room:again", nil)
-			msgs := ch.Subscribe("new_msg")
+			msgs := mustSub(t, ch, phx.Events("new_msg"))
 			defer msgs.Close()
 			if _, err := ch.Join(ctx); err != nil {
 				t.Fatal(err)
@@ -810,7 +810,7 @@ func TestLongPollServerError(t *testing.T) {
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.Push(ctx, "echo", []byte{0xff, 0xfe}); !errors.Is(err, phx.ErrDisconnected) {
+	if _, err := ch.Push(ctx, "echo", phx.Binary{0xff, 0xfe}); !errors.Is(err, phx.ErrDisconnected) {
 		t.Fatalf("push = %v", err)
 	}
 	d := waitStatus[phx.Disconnected](t, ctx, sock, nil)

@@ -14,6 +14,7 @@ type pushKind uint8
 
 const (
 	kindUser pushKind = iota
+	kindSend          // a Send: resolved once written, no reply awaited
 	kindJoin
 	kindLeave
 	kindHeartbeat
@@ -139,6 +140,10 @@ func (ca *chanActor) sendPush(p *push) {
 		return
 	}
 	p.sent = true
+	if p.kind == kindSend {
+		ca.resolve(p, pushResult{}) // written: nothing to wait for
+		return
+	}
 	b := ca.busy()
 	if b.pending == nil {
 		b.pending = make(map[string]*push)
@@ -241,7 +246,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 
 func (ca *chanActor) pushTimeout(p *push) {
 	switch p.kind {
-	case kindUser:
+	case kindUser, kindSend:
 		ca.resolve(p, pushResult{err: ErrTimeout})
 	case kindJoin:
 		ca.joinTimeout(p)

@@ -19,12 +19,12 @@ type pushMsg struct{ p *push } // a ping
 
 type cancelMsg struct{ p *push } // the caller gave up on p
 
-type subscribeMsg struct{ sub *Subscription }
-
-type unsubscribeMsg struct {
-	sub  *Subscription
-	done chan struct{}
+type subscribeMsg struct {
+	sub *Subscription
+	ack chan struct{} // capacity 1
 }
+
+type unsubscribeMsg struct{ sub *Subscription }
 
 // startMsg asks for the channel's actor, started if there is none.
 type startMsg struct {
@@ -440,10 +440,10 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)
+		m.ack <- struct{}{}
 	case unsubscribeMsg:
 		a.taps = removeSub(a.taps, m.sub)
 		m.sub.finish(nil)
-		m.done <- struct{}{}
 	case sockRun:
 		m.runOn(a)
 	}

@@ -14,6 +14,18 @@
 //	})
 //	url := srv.URL() // ws://127.0.0.1:PORT/socket; clients add /websocket
 //
+// With goleak, mind the order: NewServer closes the server in t.Cleanup,
+// which runs after the test's deferred calls, so a deferred
+// goleak.VerifyNone would report the server's goroutines. Register the
+// check as a cleanup before NewServer (cleanups run in reverse), or use
+// goleak.VerifyTestMain:
+//
+//	t.Cleanup(func() { goleak.VerifyNone(t) })
+//	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+//
+// Package phxtest does not import package testing (NewServer takes a TB,
+// which *testing.T satisfies), so a program serving with it links none.
+//
 // DemoConfig is the application the transcripts in testdata/phoenix were
 // recorded from (Room, Echo and DemoConnect); `phx serve` runs it.
 //

@@ -57,8 +57,7 @@ type tline struct {
 // knownDifferences names every place where phxtest is allowed to differ
 // from the recording, with the reason. Keys are "file/conn/#index" of the
 // recorded frame (or "file/conn/extra" for frames Phoenix did not send).
-var knownDifferences = map[string]string{
-}
+var knownDifferences = map[string]string{}
 
 func loadTranscript(t *testing.T, path string) []tline {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -233,9 +232,26 @@ func Start(addr string, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// TB is the part of testing.TB that NewServer uses; *testing.T and
+// *testing.B satisfy it. phxtest does not import package testing, so that
+// programs which serve with it (cmd/phx) do not link it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewServer starts a server on 127.0.0.1 with a random port for a test and
 // closes it in t.Cleanup.
-func NewServer(t testing.TB, cfg Config) *Server {
+//
+// Cleanups run after the test's deferred calls, so a deferred
+// goleak.VerifyNone(t) would see the server's goroutines still running.
+// Register the leak check as a cleanup before NewServer instead (cleanups
+// run last registered first), or use goleak.VerifyTestMain:
+//
+//	t.Cleanup(func() { goleak.VerifyNone(t) })
+//	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+func NewServer(t TB, cfg Config) *Server {
 	t.Helper()
 	s, err := Start("127.0.0.1:0", cfg)
 	if err != nil {
