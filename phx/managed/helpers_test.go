@@ -78,3 +78,25 @@ func demo(t *testing.T) *phxtest.Server {
 }
 
 var _ = phx.ErrTimeout
+
+// collect reads the stream until done returns true and returns what it read.
+func collect(t *testing.T, c *managed.Client, done func(managed.Event) bool) []managed.Event {
+	t.Helper()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var out []managed.Event
+	for {
+		select {
+		case ev, open := <-c.Events():
+			if !open {
+				t.Fatalf("stream closed after %v", out)
+			}
+			out = append(out, ev)
+			if done(ev) {
+				return out
+			}
+		case <-timer.C:
+			t.Fatalf("gave up after %v: %v", wait, out)
+		}
+	}
+}
