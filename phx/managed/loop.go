@@ -268,7 +268,11 @@ func newLoop(c *Client, ctx context.Context) *loop {
 func (l *loop) send(ctx context.Context, m msg) error { return l.inbox.Tell(ctx, m) }
 
 func (l *loop) run() {
-	defer close(l.c.events)
+	defer func() {
+		if !l.streamDone {
+			close(l.c.events)
+		}
+	}()
 	defer l.g.Wait()
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
