@@ -95,8 +95,9 @@ func collect(t *testing.T, c *managed.Client, done func(managed.Event) bool) []m
 			if done(ev) {
 				return out
 			}
+			timer.Reset(wait) // a bound on silence, not on the whole run
 		case <-timer.C:
-			t.Fatalf("gave up after %v: %v", wait, out)
+			t.Fatalf("gave up after %v with %d events; the last: %v", wait, len(out), out[max(0, len(out)-5):])
 		}
 	}
 }

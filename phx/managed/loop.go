@@ -36,6 +36,7 @@ type dialDone struct {
 }
 
 type joinDone struct {
+	sock *sockRec
 	t    *topic
 	gen  int
 	resp json.RawMessage
@@ -106,6 +107,7 @@ func (j dialJob) run(ctx context.Context) msg {
 }
 
 type joinJob struct {
+	sock    *sockRec
 	t       *topic
 	gen     int
 	ch      *phx.Channel
@@ -114,7 +116,7 @@ type joinJob struct {
 
 func (j joinJob) run(ctx context.Context) msg {
 	resp, err := joinChannel(ctx, j.ch, j.timeout)
-	return joinDone{t: j.t, gen: j.gen, resp: resp, err: err}
+	return joinDone{sock: j.sock, t: j.t, gen: j.gen, resp: resp, err: err}
 }
 
 type pushJob struct {
@@ -176,7 +178,15 @@ type sockRec struct {
 	retry     backoff.BackOff
 	redialAt  time.Time
 	code      int // close code given to Disconnect
+	// Joins wait in a queue per socket, and only a few per socket run at
+	// once: a Phoenix socket handles one join at a time, so workers spread
+	// over sockets instead of queueing on one.
+	joinQ   []job
+	joining int
 }
+
+// joinsPerSocket bounds the joins in flight on one socket.
+const joinsPerSocket = 4
 
 type tstate int
 
@@ -230,6 +240,7 @@ type loop struct {
 	pending     []job
 	outstanding int
 	workers     int
+	joinRR      int // where nextJoin starts
 
 	sockets  []*sockRec
 	closing  map[*sockRec]struct{} // taken out of the pool, Close not yet returned
@@ -316,10 +327,15 @@ func (l *loop) enqueue(j job) { l.pending = append(l.pending, j) }
 // to Config.Workers. l.jobs has room for every outstanding job, so the
 // actor never waits on it.
 func (l *loop) pump() {
-	for len(l.pending) > 0 && l.outstanding < l.cfg.Workers {
-		j := l.pending[0]
-		l.pending[0] = nil
-		l.pending = l.pending[1:]
+	for l.outstanding < l.cfg.Workers {
+		var j job
+		if len(l.pending) > 0 {
+			j = l.pending[0]
+			l.pending[0] = nil
+			l.pending = l.pending[1:]
+		} else if j = l.nextJoin(); j == nil {
+			break
+		}
 		if l.workers <= l.outstanding {
 			l.workers++
 			l.g.Spawn(l.ctx, actor.Func(l.worker))
@@ -332,6 +348,23 @@ func (l *loop) pump() {
 	}
 }
 
+// nextJoin takes the next join, going round the sockets.
+func (l *loop) nextJoin() job {
+	n := len(l.sockets)
+	for k := range n {
+		s := l.sockets[(l.joinRR+k)%n]
+		if len(s.joinQ) > 0 && s.joining < joinsPerSocket {
+			j := s.joinQ[0]
+			s.joinQ[0] = nil
+			s.joinQ = s.joinQ[1:]
+			s.joining++
+			l.joinRR = (l.joinRR + k + 1) % n
+			return j
+		}
+	}
+	return nil
+}
+
 func (l *loop) handle(m msg) {
 	switch m := m.(type) {
 	case fnMsg:
@@ -342,6 +375,7 @@ func (l *loop) handle(m msg) {
 	case dialDone:
 		l.dialed(m)
 	case joinDone:
+		m.sock.joining--
 		l.joined(m)
 	case pushDone:
 		l.pushed(m)
@@ -698,7 +732,7 @@ func (l *loop) startJoin(t *topic) {
 		timeout = l.cfg.JoinTimeout
 	}
 	l.logf("phx join", "topic", t.name, "socket", t.sock.id)
-	l.enqueue(joinJob{t: t, gen: gen, ch: ch, timeout: timeout})
+	t.sock.joinQ = append(t.sock.joinQ, joinJob{sock: t.sock, t: t, gen: gen, ch: ch, timeout: timeout})
 }
 
 func (l *loop) current(t *topic, gen int) bool { return l.topics[t.name] == t && t.gen == gen }
