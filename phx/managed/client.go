@@ -222,7 +222,7 @@ func (c *Client) Connect(ctx context.Context) error {
 			l.newSock()
 		}
 		for _, s := range l.sockets {
-			if s.state == sOpen {
+			if s.state == sOpen && s.connected {
 				w <- nil
 				return
 			}
@@ -250,13 +250,10 @@ func (c *Client) Join(ctx context.Context, topic string) (json.RawMessage, error
 	w := make(chan joinResult, 1)
 	if err := c.do(ctx, func(l *loop) {
 		l.goOnline()
-		t := l.topicFor(topic)
+		t := l.want(topic)
 		if t.state == tsJoined {
 			w <- joinResult{resp: t.joinResp}
 			return
-		}
-		if t.state == tsLeaving {
-			t.leaveAfterJoin = false
 		}
 		t.joinWaiters = append(t.joinWaiters, w)
 	}); err != nil {
@@ -363,8 +360,10 @@ func (l *loop) setJoinConfig(jc JoinConfig) {
 	}
 }
 
-// SetJoinConfig sets topic's join config. It applies from the topic's next
-// join; its Events apply at once.
+// SetJoinConfig sets topic's join config. Its Events apply at once; the
+// rest from the topic's next channel (after a leave, a Disconnect, a socket
+// change): rejoins of the current channel keep its payload (a func payload
+// is still called on each) and timeout.
 func (c *Client) SetJoinConfig(ctx context.Context, jc JoinConfig) error {
 	if jc.Topic == "" {
 		return fmt.Errorf("%w: empty topic", ErrInvalid)
@@ -483,7 +482,7 @@ func (c *Client) Batch(ctx context.Context, b Batch) error {
 		}
 		for _, topic := range b.Join {
 			if topic != "" {
-				l.topicFor(topic)
+				l.want(topic)
 			}
 		}
 		leave := b.Leave

@@ -78,3 +78,39 @@ func TestJoinsQueuedUntilConnect(t *testing.T) {
 		t.Fatalf("join error %+v", je)
 	}
 }
+
+// A join asked for while the topic is being left joins it again after the
+// leave, on a new channel; pushes made meanwhile go to the new channel.
+func TestJoinWhileLeaving(t *testing.T) {
+	t.Parallel()
+	srv := demo(t)
+	c := newClient(t, srv, nil)
+	ctx := ctxFor(t)
+	if _, err := c.Join(ctx, "room:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Batch(ctx, managed.Batch{Leave: []string{"room:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Batch(ctx, managed.Batch{Join: []string{"room:1"},
+		Push: []managed.Push{{Topic: "room:1", Event: "echo", Ref: "after"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var left, rejoined, ok bool
+	collect(t, c, func(ev managed.Event) bool {
+		switch ev := ev.(type) {
+		case managed.ChannelLeft:
+			left = true
+		case managed.ChannelJoined:
+			rejoined = left
+		case managed.PushOK:
+			ok = rejoined && ev.Push.Ref == "after"
+		case managed.PushFailed:
+			t.Fatalf("push failed: %+v", ev)
+		}
+		return ok
+	})
+	if j, _ := c.ChannelJoined(ctx, "room:1"); !j {
+		t.Fatal("room:1 not joined")
+	}
+}

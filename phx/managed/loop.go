@@ -211,6 +211,7 @@ type topic struct {
 	joinWaiters    []chan joinResult
 	leaveWaiters   []chan error
 	leaveAfterJoin bool
+	rejoin         bool // joined again while leaving: a new channel follows the leave
 }
 
 type joinResult struct {
@@ -514,10 +515,6 @@ func (l *loop) dialed(d dialDone) {
 		forwardStatus(ctx, d.s, l.send, s)
 		return nil
 	}))
-	for _, w := range l.waiters {
-		w <- nil
-	}
-	l.waiters = nil
 	for _, t := range l.topics {
 		if t.sock == s && t.state == tsQueued {
 			l.startJoin(t)
@@ -587,6 +584,10 @@ func (l *loop) status(m sockMsg) {
 	case evConnected:
 		s.connected = true
 		l.emit(SocketOpened{Socket: s.id, URL: ev.url})
+		for _, w := range l.waiters {
+			w <- nil
+		}
+		l.waiters = nil
 	case evDisconnected:
 		s.connected = false
 		l.lastDown = ev.err
@@ -954,13 +955,26 @@ func (l *loop) left(d leaveDone) {
 // finishLeave reports the leave. Pushes made while leaving wait for the
 // topic's next channel.
 func (l *loop) finishLeave(t *topic) {
-	rest := t.queue
-	t.queue = nil
+	rest, waiters := t.queue, t.joinWaiters
+	t.queue, t.joinWaiters = nil, nil
 	l.emit(ChannelLeft{Topic: t.name})
 	l.removeTopic(t, phx.ErrLeft, phx.ErrLeft)
-	for _, p := range rest {
-		l.queuePush(p)
+	if t.rejoin || len(rest) > 0 || len(waiters) > 0 {
+		nt := l.topicFor(t.name)
+		nt.joinWaiters = waiters
+		for _, p := range rest {
+			l.queuePush(p)
+		}
 	}
+}
+
+// want marks t wanted joined: a topic being left is joined again after.
+func (l *loop) want(name string) *topic {
+	t := l.topicFor(name)
+	if t.state == tsLeaving || t.leaveAfterJoin {
+		t.rejoin = true
+	}
+	return t
 }
 
 // ---- pushes
