@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -115,6 +116,7 @@ func (c *Config) defaults() {
 // ErrClosed, the stream is closed and no goroutine of the client is left.
 type Client struct {
 	endpoint  string
+	shown     string // endpoint without query or user info
 	cfg       Config
 	protocol  Protocol
 	inbox     actor.Mailbox[msg]
@@ -130,7 +132,7 @@ type Client struct {
 // takes it). Nothing is dialled until Connect, Join or a push asks for it.
 // ctx bounds the client's life, as Close does. A nil cfg is the zero Config.
 func New(ctx context.Context, endpoint string, cfg *Config) *Client {
-	c := &Client{endpoint: endpoint, done: make(chan struct{}), level: new(slog.LevelVar)}
+	c := &Client{endpoint: endpoint, shown: redact(endpoint), done: make(chan struct{}), level: new(slog.LevelVar)}
 	if cfg != nil {
 		c.cfg = *cfg
 	}
@@ -705,8 +707,18 @@ func (c *Client) DisconnectReason(ctx context.Context) (error, error) {
 	return ask(ctx, c, func(l *loop) error { return l.lastDown })
 }
 
-// Endpoint is the endpoint given to New.
-func (c *Client) Endpoint() string { return c.endpoint }
+// Endpoint is the endpoint given to New, without its query and user info
+// (where tokens may be).
+func (c *Client) Endpoint() string { return c.shown }
+
+func redact(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(unparsable endpoint)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	return u.String()
+}
 
 // Protocol is the transport and the serializer the sockets use.
 type Protocol struct {

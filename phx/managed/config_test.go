@@ -269,6 +269,11 @@ func TestQueries(t *testing.T) {
 		t.Fatalf("reason %v", r)
 	}
 	nextWhere(t, c, func(e managed.ChannelJoined) bool { return e.Rejoin })
+	other := managed.New(ctx, "ws://u:pw@example.com/socket?token=s3cret", nil)
+	defer other.Close()
+	if e := other.Endpoint(); e != "ws://example.com/socket" {
+		t.Fatalf("endpoint %q shows secrets", e)
+	}
 	if got := managed.TopicParts("room:lobby:1"); !slices.Equal(got, []string{"room", "lobby", "1"}) {
 		t.Fatalf("parts %q", got)
 	}

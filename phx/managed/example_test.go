@@ -212,10 +212,10 @@ func Example_logging() {
 
 	_, _ = c.Push(ctx, managed.Push{Topic: "echo:1", Event: "quiet"})
 	c.StartLogging()
-	_, _ = c.Push(ctx, managed.Push{Topic: "echo:1", Event: "loud", Ref: "L"})
+	_, _ = c.Push(ctx, managed.Push{Topic: "echo:1", Event: "loud", Ref: "L", Payload: map[string]int{"n": 1}})
 	c.StopLogging()
 	_, _ = c.Push(ctx, managed.Push{Topic: "echo:1", Event: "quiet"})
 	// Output:
-	// msg="phx push" topic=echo:1 event=loud ref=L attempt=1
+	// msg="phx push" topic=echo:1 event=loud ref=L attempt=1 payload="{\"n\":1}"
 	// msg="phx reply" topic=echo:1 event=loud ref=L err=<nil>
 }

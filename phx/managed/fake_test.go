@@ -19,6 +19,8 @@ import (
 type fakeTransport struct {
 	mu   sync.Mutex
 	sent []wire.Message // pushes received, in order
+	// silent topics get no reply to their joins; mute ones none to their leaves
+	silent, mute map[string]bool
 }
 
 type fakeFrame struct {
@@ -53,8 +55,15 @@ func (tr *fakeTransport) serve(c *fakeConn) {
 			if err != nil {
 				continue
 			}
+			tr.mu.Lock()
+			silent, mute := tr.silent[m.Topic], tr.mute[m.Topic]
+			tr.mu.Unlock()
 			switch m.Event {
-			case wire.EventJoin, wire.EventLeave, "heartbeat":
+			case wire.EventJoin, wire.EventLeave:
+				if m.Event == wire.EventJoin && silent || m.Event == wire.EventLeave && mute {
+					continue
+				}
+			case "heartbeat":
 			case "noreply":
 				tr.mu.Lock()
 				tr.sent = append(tr.sent, m)

@@ -456,10 +456,29 @@ func (l *loop) offer(ev Event) bool {
 	}
 }
 
+func (l *loop) logging() bool { return l.c.logger.Enabled(l.ctx, slog.LevelDebug) }
+
 func (l *loop) logf(msg string, args ...any) {
-	if lg := l.c.logger; lg.Enabled(l.ctx, slog.LevelDebug) {
-		lg.Debug(msg, args...)
+	if l.logging() {
+		l.c.logger.Debug(msg, args...)
 	}
+}
+
+// logPayload is a push's payload as it goes on the wire, for the log.
+func logPayload(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "{}"
+	case json.RawMessage:
+		return string(v)
+	case []byte:
+		return fmt.Sprintf("(%d bytes)", len(v))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "(not JSON)"
+	}
+	return string(b)
 }
 
 // ---- sockets
@@ -810,7 +829,9 @@ func (l *loop) received(m chanMsg) {
 	}
 	tc := l.cfgFor(t.name)
 	in := m.m
-	l.logf("phx recv", "topic", t.name, "event", in.Event, "payload", in.Payload)
+	if l.logging() {
+		l.c.logger.Debug("phx recv", "topic", t.name, "event", in.Event, "payload", string(in.Payload))
+	}
 	if cu := tc.join.CatchUp; cu != nil {
 		if v, ok := field(in.Payload, cu.Field); ok {
 			tc.pos.Store(&v)
@@ -1021,7 +1042,10 @@ func (l *loop) kick(t *topic) {
 	if timeout <= 0 {
 		timeout = l.cfg.PushTimeout
 	}
-	l.logf("phx push", "topic", p.cfg.Topic, "event", p.cfg.Event, "ref", p.cfg.Ref, "attempt", p.attempt)
+	if l.logging() {
+		l.c.logger.Debug("phx push", "topic", p.cfg.Topic, "event", p.cfg.Event, "ref", p.cfg.Ref,
+			"attempt", p.attempt, "payload", logPayload(p.cfg.Payload))
+	}
 	l.enqueue(pushJob{p: p, try: p.try, ctx: ctx, ch: t.ch, timeout: timeout})
 }
 

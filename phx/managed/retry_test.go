@@ -150,3 +150,48 @@ func TestRetryCountdown(t *testing.T) {
 		}
 	})
 }
+
+// Join and leave timeouts from the topic's configs, to the millisecond.
+func TestJoinAndLeaveTimeouts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tr := &fakeTransport{silent: map[string]bool{"room:quiet": true}, mute: map[string]bool{"room:mute": true}}
+		c := fakeClient(t, tr)
+		ctx := context.Background()
+		_ = c.SetJoinConfig(ctx, managed.JoinConfig{Topic: "room:quiet", Timeout: 2 * time.Second})
+		_ = c.SetLeaveConfig(ctx, managed.LeaveConfig{Topic: "room:mute", Timeout: 3 * time.Second})
+		start := time.Now()
+		_ = c.JoinAll(ctx, "room:quiet")
+		time.Sleep(2*time.Second - time.Millisecond)
+		for _, ev := range drain(c) {
+			if _, ok := ev.(managed.ChannelJoinTimeout); ok {
+				t.Fatal("join timed out early")
+			}
+		}
+		time.Sleep(time.Millisecond)
+		var timedOut bool
+		for _, ev := range drain(c) {
+			_, ok := ev.(managed.ChannelJoinTimeout)
+			timedOut = timedOut || ok
+		}
+		if !timedOut {
+			t.Fatalf("no join timeout at %v", time.Since(start))
+		}
+		if _, err := c.Join(ctx, "room:mute"); err != nil {
+			t.Fatal(err)
+		}
+		left := make(chan time.Duration, 1)
+		go func() {
+			t0 := time.Now()
+			_ = c.Leave(ctx, "room:mute")
+			left <- time.Since(t0)
+		}()
+		synctest.Wait()
+		if d := <-left; d != 3*time.Second {
+			t.Fatalf("leave took %v, want 3s", d)
+		}
+		if ok, _ := c.ChannelJoined(ctx, "room:mute"); ok {
+			t.Fatal("still joined")
+		}
+	})
+}
