@@ -400,11 +400,12 @@ func (l *loop) emit(ev Event) {
 		return
 	}
 	if l.dropped > l.reported {
-		if !l.offer(Overflowed{Dropped: l.dropped}) {
-			l.dropped++
-			return
+		// Reported once there is room again, without dropping for it.
+		select {
+		case l.c.events <- Overflowed{Dropped: l.dropped}:
+			l.reported = l.dropped
+		default:
 		}
-		l.reported = l.dropped
 	}
 	if !l.offer(ev) {
 		l.dropped++
