@@ -619,12 +619,15 @@ func (l *loop) status(m sockMsg) {
 		}
 	case evClosed:
 		// The socket ended by itself (a normal close from the server, a
-		// refused reconnect): its topics wait for the next demand.
-		s.connected = false
+		// refused reconnect): its topics wait for the next demand. A
+		// Disconnected without reconnect has reported it already.
 		if ev.err != nil {
 			l.lastDown = ev.err
 		}
-		l.emit(SocketClosed{Socket: s.id, Code: ev.code, Err: ev.err})
+		if s.connected {
+			l.emit(SocketClosed{Socket: s.id, Code: ev.code, Err: ev.err})
+		}
+		s.connected = false
 		l.closeSock(s)
 		for _, t := range l.topics {
 			if t.sock == s {
