@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve golden chaos soak
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak
 
 test: vet js
 	$(GO) test -race ./...
@@ -45,6 +45,10 @@ lint:
 # demo starts the in-process dev server and three simulated users (about ten seconds).
 demo:
 	$(GO) run ./cmd/phx demo
+
+# demo-managed runs the managed client's examples against the in-process server.
+demo-managed:
+	$(GO) test -count=1 -run '^Example' -v ./phx/managed/
 
 # serve runs the Phoenix-compatible dev server on 127.0.0.1:4000 until Ctrl-C.
 serve:
