@@ -745,10 +745,10 @@ func (l *loop) startJoin(t *topic) {
 	tc := l.cfgFor(t.name)
 	t.gen++
 	gen := t.gen
-	ch, sub := openChannel(t.sock.s, t.name, l.paramsFunc(tc), l.cfg.ChannelBuffer)
+	ch, sub, subErr := openChannel(l.ctx, t.sock.s, t.name, l.paramsFunc(tc), l.cfg.ChannelBuffer)
 	t.ch, t.state = ch, tsJoining
 	l.g.Spawn(l.ctx, actor.Func(func(ctx context.Context) error {
-		forwardChannel(ctx, sub, l.send, t, gen)
+		forwardChannel(ctx, sub, l.send, t, gen, subErr)
 		return nil
 	}))
 	timeout := tc.join.Timeout

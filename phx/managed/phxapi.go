@@ -13,12 +13,12 @@ import (
 	"github.com/phxgo/phxgo/phx"
 )
 
-// dial opens one socket of the pool. The socket's context is the client's,
-// narrowed so that the pool can end one socket alone; Close is called too,
-// so the code stays right whether Connect's context bounds the dial only or
-// the socket's whole life.
+// dial opens one socket of the pool. ctx bounds the dial; the socket lives
+// until closeSocket or until the client's context, narrowed so that the
+// pool can end one socket alone, ends (Config.Context).
 func dial(ctx context.Context, endpoint string, cfg phx.Config) (*phx.Socket, context.CancelFunc, error) {
 	sctx, cancel := context.WithCancel(ctx)
+	cfg.Context = sctx
 	s, err := phx.Connect(sctx, endpoint, &cfg)
 	if err != nil {
 		cancel()
@@ -37,32 +37,27 @@ func closeSocket(s *phx.Socket, cancel context.CancelFunc) {
 // of the first join session is missed. The subscription blocks rather than
 // drop: the client's actor reads it as fast as it folds, and a lost
 // presence_diff would leave the presence list wrong without anyone knowing.
-func openChannel(s *phx.Socket, topic string, params func() any, buf int) (*phx.Channel, *phx.Subscription) {
-	ch := s.Channel(topic, params)
-	sub := ch.SubscribeWith([]phx.Option{phx.WithBuffer(buf), phx.WithOverflow(phx.Block)})
-	return ch, sub
+// A subscription that cannot be made (the socket is closing) is reported
+// by forwardChannel as the subscription's end.
+func openChannel(ctx context.Context, s *phx.Socket, topic string, params func() any, buf int) (*phx.Channel, *phx.Subscription, error) {
+	ch := s.Channel(topic, phx.ParamsFunc(params))
+	sub, err := ch.Subscribe(ctx, phx.WithBuffer(buf), phx.WithOverflow(phx.Block))
+	return ch, sub, err
 }
 
 func joinChannel(ctx context.Context, ch *phx.Channel, timeout time.Duration) (json.RawMessage, error) {
-	return ch.Join(ctx, timeoutOpts(timeout)...)
+	return ch.Join(ctx, phx.WithTimeout(timeout))
 }
 
 func pushChannel(ctx context.Context, ch *phx.Channel, event string, payload any, timeout time.Duration) (phx.Reply, error) {
-	return ch.Push(ctx, event, payload, timeoutOpts(timeout)...)
+	return ch.Push(ctx, event, payload, phx.WithTimeout(timeout))
 }
 
 func leaveChannel(ctx context.Context, ch *phx.Channel, timeout time.Duration) error {
-	return ch.Leave(ctx, timeoutOpts(timeout)...)
+	return ch.Leave(ctx, phx.WithTimeout(timeout))
 }
 
 func channelJoined(ch *phx.Channel) bool { return ch.State() == phx.ChannelJoined }
-
-func timeoutOpts(d time.Duration) []phx.Option {
-	if d <= 0 {
-		return nil
-	}
-	return []phx.Option{phx.WithTimeout(d)}
-}
 
 // sockEvent is a socket status event in the client's own terms.
 type sockEvent struct {
@@ -118,7 +113,7 @@ func replyError(err error) (json.RawMessage, bool) {
 }
 
 // tooManyChannels reports a join refused for the socket's channel limit:
-// Phoenix answers {"reason":"too many channels"}.
+// Phoenix answers {"reason":"too many channels joined"}.
 func tooManyChannels(err error) bool {
 	resp, ok := replyError(err)
 	return ok && strings.Contains(string(resp), "too many channels")
@@ -146,7 +141,11 @@ func protocolOf(cfg *phx.Config) Protocol {
 // send, in order, then reports the subscription's end. It is the one
 // goroutine a joined channel adds to the client.
 func forwardChannel(ctx context.Context, sub *phx.Subscription, send func(context.Context, msg) error,
-	t *topic, gen int) {
+	t *topic, gen int, subErr error) {
+	if sub == nil {
+		_ = send(ctx, subEnded{t: t, gen: gen, err: subErr})
+		return
+	}
 	defer sub.Close()
 	for {
 		select {
