@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/phxgo/actor"
@@ -30,7 +31,8 @@ type connEvent struct {
 
 // connHandle is one connection attempt. The actor owns every field except
 // done, which the connection goroutine closes when it and its writer have
-// returned, and out and wdone, which the channel actors also use to write.
+// returned, and out, queued, tok, wc and wdone, which the channel actors
+// also use to write.
 type connHandle struct {
 	cancel context.CancelCauseFunc
 	c      Conn
@@ -39,6 +41,52 @@ type connHandle struct {
 	wdone  chan struct{} // closed when the writer returned
 	hard   deadline
 	st     *connState // published when it opened; immutable afterwards
+
+	// Write ownership: whoever holds tok's one token may write to wc.
+	// The writer goroutine takes it for the frames queued in out; a
+	// channel actor that finds the token free and nothing queued writes
+	// its frame itself, saving the writer's wake-up on an idle
+	// connection. queued counts the frames handed to out and not yet
+	// written, so that a frame written directly never overtakes one
+	// queued before it. The writer keeps the token once it has returned.
+	tok    chan struct{}
+	queued atomic.Int64
+	wc     Conn // set before the token is first given
+}
+
+// enqueue hands f to the writer's queue without waiting; false when full.
+func (h *connHandle) enqueue(f outFrame) bool {
+	h.queued.Add(1)
+	select {
+	case h.out <- f:
+		return true
+	default:
+		h.queued.Add(-1)
+		return false
+	}
+}
+
+// tryWrite writes f at once when the connection is idle: the token free
+// and nothing queued. ok is false when it must be queued instead; err is
+// the write's error, after which the connection is dropped.
+func (h *connHandle) tryWrite(f outFrame, timeout time.Duration) (ok bool, err error) {
+	select {
+	case <-h.tok:
+	default:
+		return false, nil
+	}
+	if h.queued.Load() != 0 {
+		h.tok <- struct{}{}
+		return false, nil
+	}
+	if err := h.wc.WriteMessage(f.op, f.data, time.Now().Add(timeout)); err != nil {
+		// The token is kept: the connection is done for, and the writer
+		// ends with it (the reader's error cancels its context).
+		_ = h.wc.Close()
+		return true, err
+	}
+	h.tok <- struct{}{}
+	return true, nil
 }
 
 // connState is a connection state the socket publishes to its channels:
@@ -101,6 +149,7 @@ func (a *sockActor) dial() {
 	h := &connHandle{
 		cancel: cancel,
 		out:    make(chan outFrame, 64),
+		tok:    make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		wdone:  make(chan struct{}),
 	}
@@ -128,6 +177,8 @@ func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, heade
 		a.sendEv(ctx, connEvent{h: h, kind: evClosed, err: err})
 		return
 	}
+	h.wc = c
+	h.tok <- struct{}{}
 	var wg actor.Group
 	defer wg.Wait()
 	wg.Go(ctx, actor.Func(func(ctx context.Context) error {
@@ -174,27 +225,59 @@ func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, heade
 	}
 }
 
-// writeLoop is the only goroutine writing to c. When the connection's
-// context ends it sends the requested close frame (bounded by CloseTimeout)
-// and drops the connection, which also ends the reader.
+// writeLoop writes the frames queued for c, holding the write token for
+// each batch (see connHandle). When the connection's context ends it takes
+// the token for good, sends the requested close frame (bounded by
+// CloseTimeout) and drops the connection, which also ends the reader.
 func (a *sockActor) writeLoop(ctx context.Context, h *connHandle, c Conn) {
 	cfg := &a.s.cfg
 	for {
 		select {
 		case f := <-h.out:
-			if err := c.WriteMessage(f.op, f.data, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				_ = c.Close()
+			select {
+			case <-h.tok:
+			case <-ctx.Done():
+				a.closeConn(ctx, h, c)
 				return
 			}
-		case <-ctx.Done():
-			var cr *closeReq
-			if errors.As(context.Cause(ctx), &cr) && cr.code != 0 {
-				_ = c.WriteClose(cr.code, cr.reason, time.Now().Add(cfg.CloseTimeout))
+			for {
+				err := c.WriteMessage(f.op, f.data, time.Now().Add(cfg.WriteTimeout))
+				h.queued.Add(-1)
+				if err != nil {
+					_ = c.Close()
+					return
+				}
+				select {
+				case f = <-h.out:
+					continue
+				default:
+				}
+				break
 			}
-			_ = c.Close()
+			h.tok <- struct{}{}
+		case <-ctx.Done():
+			a.closeConn(ctx, h, c)
 			return
 		}
 	}
+}
+
+// closeConn ends connection c once its context is done: with the close
+// frame asked for when the write token comes within CloseTimeout (a
+// direct write holds it at most WriteTimeout), then drops it.
+func (a *sockActor) closeConn(ctx context.Context, h *connHandle, c Conn) {
+	cfg := &a.s.cfg
+	var cr *closeReq
+	if errors.As(context.Cause(ctx), &cr) && cr.code != 0 {
+		t := time.NewTimer(cfg.CloseTimeout)
+		select {
+		case <-h.tok:
+			_ = c.WriteClose(cr.code, cr.reason, time.Now().Add(cfg.CloseTimeout))
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = c.Close()
 }
 
 // write queues a frame for the current connection. The socket actor never
@@ -212,12 +295,8 @@ func (a *sockActor) write(m *wire.Message) error {
 		return err
 	}
 	f := outFrame{op: op, data: data}
-	if len(a.outq) == 0 {
-		select {
-		case a.conn.out <- f:
-			return nil
-		default:
-		}
+	if len(a.outq) == 0 && a.conn.enqueue(f) {
+		return nil
 	}
 	a.outq = append(a.outq, f)
 	return nil

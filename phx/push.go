@@ -181,22 +181,29 @@ func (ca *chanActor) send(joinRef, ref, event string, payload []byte, binary boo
 	return ca.out(h, outFrame{op: op, data: data})
 }
 
-// out queues a frame for connection h through the socket's writer. It
-// waits when the writer is behind (bounded by WriteTimeout, after which the
-// writer drops the connection) and gives up when the connection or the
-// socket stops.
+// out writes a frame to connection h: itself when the connection is idle
+// (see connHandle), or through the socket's writer. It waits when the
+// writer is behind (bounded by WriteTimeout, after which the writer drops
+// the connection) and gives up when the connection or the socket stops.
 func (ca *chanActor) out(h *connHandle, f outFrame) error {
-	select {
-	case h.out <- f:
+	if ok, err := h.tryWrite(f, ca.s.cfg.WriteTimeout); ok {
+		if err != nil {
+			return ErrDisconnected
+		}
 		return nil
-	default:
 	}
+	if h.enqueue(f) {
+		return nil
+	}
+	h.queued.Add(1)
 	select {
 	case h.out <- f:
 		return nil
 	case <-h.wdone:
+		h.queued.Add(-1)
 		return ErrDisconnected
 	case <-ca.ctx.Done():
+		h.queued.Add(-1)
 		return ErrClosed
 	}
 }

@@ -184,8 +184,14 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		}
 		var out chan outFrame
 		var next outFrame
+		var qh *connHandle
 		if len(a.outq) > 0 && a.open {
-			out, next = a.conn.out, a.outq[0]
+			// Counted as queued before it may be (see connHandle), and
+			// uncounted below unless it went. A return from the loop ends
+			// the socket, and the count no longer matters.
+			qh = a.conn
+			out, next = qh.out, a.outq[0]
+			qh.queued.Add(1)
 		}
 		var evReady, space <-chan struct{}
 		if a.stall != nil {
@@ -193,6 +199,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		} else {
 			evReady = a.evq.Ready()
 		}
+		sent := false
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -212,6 +219,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 				return err
 			}
 		case out <- next:
+			sent = true
 			a.outq[0] = outFrame{}
 			a.outq = a.outq[1:]
 			if len(a.outq) == 0 {
@@ -230,6 +238,9 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			for d := a.dls.popDue(now); d != nil; d = a.dls.popDue(now) {
 				a.fire(d)
 			}
+		}
+		if qh != nil && !sent {
+			qh.queued.Add(-1)
 		}
 		a.armDeadlines()
 	}
