@@ -98,6 +98,12 @@ type connState struct {
 	h   *connHandle
 }
 
+// writeQueue bounds the frames waiting for the writer goroutine. A frame
+// of a channel is written directly when the connection is idle, so the
+// queue fills only while a write is in progress; each slot costs 32 bytes
+// for the life of the connection.
+const writeQueue = 16
+
 type outFrame struct {
 	op   wire.Opcode
 	data []byte
@@ -148,16 +154,15 @@ func (a *sockActor) dial() {
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(a.ctx))
 	h := &connHandle{
 		cancel: cancel,
-		out:    make(chan outFrame, 64),
+		out:    make(chan outFrame, writeQueue),
 		tok:    make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		wdone:  make(chan struct{}),
 	}
 	h.hard.h, h.hard.idx = h, -1
 	a.conn = h
-	a.g.Go(cctx, actor.Func(func(ctx context.Context) error {
-		defer close(h.done)
-		a.connLoop(ctx, h, u, header)
+	a.g.Spawn(cctx, actor.Func(func(ctx context.Context) error {
+		a.dialConn(ctx, h, u, header)
 		return nil
 	}))
 }
@@ -168,28 +173,40 @@ func (a *sockActor) sendEv(ctx context.Context, ev connEvent) bool {
 	return a.evq.Put(ctx, ev) == nil
 }
 
-// connLoop dials, then reads until the connection ends. It runs in the
-// connection's goroutine and owns the writer goroutine.
-func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, header map[string][]string) {
+// dialConn dials in a goroutine of its own, which ends once the connection
+// is open: the reader and the writer then start on fresh goroutines of the
+// socket's group. The handshake's deep call chains grow a goroutine's
+// stack to several KiB, and a reader parked in its read for the life of
+// an idle socket would keep that stack.
+func (a *sockActor) dialConn(ctx context.Context, h *connHandle, u string, header map[string][]string) {
 	c, err := a.s.cfg.Transport.Dial(ctx, u, header)
 	if err != nil {
 		close(h.wdone)
 		a.sendEv(ctx, connEvent{h: h, kind: evClosed, err: err})
+		close(h.done)
 		return
 	}
 	h.wc = c
 	h.tok <- struct{}{}
-	var wg actor.Group
-	defer wg.Wait()
-	wg.Go(ctx, actor.Func(func(ctx context.Context) error {
+	a.g.Spawn(ctx, actor.Func(func(ctx context.Context) error {
 		defer close(h.wdone)
 		a.writeLoop(ctx, h, c)
 		return nil
 	}))
-	if !a.sendEv(ctx, connEvent{h: h, kind: evOpen, c: c}) {
-		_ = c.Close()
-		return
-	}
+	a.g.Spawn(ctx, actor.Func(func(ctx context.Context) error {
+		defer close(h.done)
+		defer func() { <-h.wdone }()
+		if !a.sendEv(ctx, connEvent{h: h, kind: evOpen, c: c}) {
+			_ = c.Close()
+			return nil
+		}
+		a.readLoop(ctx, h, c)
+		return nil
+	}))
+}
+
+// readLoop reads until the connection ends.
+func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 	ser := a.s.ser
 	// The reader checks only a V2 frame's envelope and the socket actor
 	// checks the payload: on two cores the check, the costliest step for

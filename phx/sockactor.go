@@ -259,7 +259,12 @@ func (a *sockActor) runBatch() error {
 		}
 		a.bi++
 	}
-	a.evbuf, a.batch, a.bi = a.batch, nil, 0
+	if cap(a.batch) >= 64 {
+		a.evbuf = a.batch[:0] // a busy socket reuses its batches' arrays
+	} else {
+		a.evbuf = nil // an idle one keeps none
+	}
+	a.batch, a.bi = nil, 0
 	return nil
 }
 
