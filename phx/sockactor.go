@@ -408,7 +408,11 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		p.start = time.Now()
 		if err := a.sendRaw(p); err != nil {
 			a.resolve(p, pushResult{err: err})
+			return
 		}
+		// A ping unanswered within the timeout ends with ErrTimeout;
+		// armDeadlines arms the socket's timer for it.
+		a.dls.schedule(&p.dl, p.start.Add(p.timeout))
 	case cancelMsg:
 		if !m.p.done {
 			a.resolve(m.p, pushResult{err: context.Canceled})

@@ -143,9 +143,10 @@ func (s *Socket) Stats() Stats {
 // Endpoint is the normalised WebSocket URL, without query parameters.
 func (s *Socket) Endpoint() string { return s.endpoint }
 
-// Ping sends a heartbeat and returns the time until its reply.
+// Ping sends a heartbeat and returns the time until its reply, or
+// ErrTimeout when none came within Config.Timeout.
 func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
-	p := &push{kind: kindPing, event: wire.EventHeartbeat, reply: make(chan pushResult, 1)}
+	p := &push{kind: kindPing, event: wire.EventHeartbeat, reply: make(chan pushResult, 1), timeout: s.cfg.Timeout}
 	r, err := s.await(ctx, p)
 	return r.rtt, err
 }

@@ -883,6 +883,25 @@ func TestPing(t *testing.T) {
 	})
 }
 
+// A ping nobody answers ends with ErrTimeout after Config.Timeout.
+func TestPingTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, Timeout: time.Second})
+		res := async(func() error { _, err := h.sock.Ping(context.Background()); return err })
+		h.srv.expect(t, "phoenix", "heartbeat")
+		sleep(999 * time.Millisecond)
+		notReady(t, res)
+		sleep(time.Millisecond)
+		if err := mustReady(t, res); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("ping = %v, want ErrTimeout", err)
+		}
+		if d := h.debug(); d.pending != 0 || d.deadlines != 0 {
+			t.Fatalf("left behind: %+v", d)
+		}
+	})
+}
+
 func TestSocketWideSubscription(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
