@@ -101,7 +101,7 @@ func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, e
 		case r := <-reply:
 			return r.resp, r.err
 		case <-ctx.Done():
-			_ = ca.mb.Tell(context.Background(), joinCancelReq{})
+			_ = ca.mb.Tell(context.Background(), joinCancelReq{reply: reply})
 			return nil, ctx.Err()
 		case <-ca.done:
 			select {

@@ -1029,6 +1029,49 @@ func TestJoinContextCancelLeaves(t *testing.T) {
 	})
 }
 
+// A Join whose ctx ends just as its reply arrives either returns the
+// reply, the channel joined, or returns ctx.Err() with the channel left:
+// never ctx.Err() with the channel still joined.
+func TestJoinCancelRacingReply(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		var joined, left int
+		for i := range 300 {
+			ch := h.sock.Channel("room:"+strconv.Itoa(i), nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			res := async(func() error { _, err := ch.Join(ctx); return err })
+			jm := h.srv.expect(t, ch.Topic(), wire.EventJoin)
+			if i%2 == 0 {
+				h.srv.reply(t, jm, "ok", "{}")
+				cancel()
+			} else {
+				cancel()
+				h.srv.reply(t, jm, "ok", "{}")
+			}
+			err := mustReady(t, res)
+			switch {
+			case err == nil:
+				joined++
+				if st := ch.State(); st != ChannelJoined {
+					t.Fatalf("join %d returned ok, state %v", i, st)
+				}
+			case errors.Is(err, context.Canceled):
+				left++
+				lm := h.srv.expect(t, ch.Topic(), wire.EventLeave)
+				h.srv.reply(t, lm, "ok", "{}")
+				synctest.Wait()
+				if st := ch.State(); st != ChannelClosed {
+					t.Fatalf("join %d returned %v, state %v", i, err, st)
+				}
+			default:
+				t.Fatalf("join %d = %v", i, err)
+			}
+		}
+		t.Logf("%d joined, %d cancelled and left", joined, left)
+	})
+}
+
 func TestLeaveWhileDisconnectedCompletesLocally(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
