@@ -321,12 +321,13 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 		ca.closeChannel(ErrLeft)
 		return
 	}
-	// Frames of the topic without a join_ref are no longer this channel's.
-	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca})
 	p := &push{kind: kindLeave, event: wire.EventLeave, timeout: timeout, start: time.Now()}
 	p.dl.p, p.dl.idx = p, -1
 	p.ref = ca.nextRef()
 	p.joinRef = ca.joinRef
+	// Frames of the topic without a join_ref are no longer this channel's,
+	// except the reply to this phx_leave (which has none on vsn 1.0.0).
+	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca, leaveRef: p.ref})
 	if err := ca.writePush(p); err != nil {
 		ca.closeChannel(ErrLeft)
 		return

@@ -53,8 +53,12 @@ type claimResult struct {
 }
 
 // releaseMsg: a leaving channel no longer takes its topic's frames that
-// carry no join_ref; those of its own session still reach it.
-type releaseMsg struct{ ca *chanActor }
+// carry no join_ref; those of its own session still reach it, and so does
+// the reply to its phx_leave (leaveRef).
+type releaseMsg struct {
+	ca       *chanActor
+	leaveRef string
+}
 
 // goneMsg: a channel actor stopped.
 type goneMsg struct{ ca *chanActor }
@@ -437,9 +441,8 @@ func (a *sockActor) handleMsg(m sockMsg) {
 	case claimMsg:
 		m.reply <- a.claim(m)
 	case releaseMsg:
-		if rt := a.routes[m.ca.ch.topic]; rt != nil && rt.cur == m.ca {
-			rt.olds = append(rt.olds, oldRoute{ca: rt.cur, ref: rt.curRef})
-			rt.cur, rt.curRef = nil, ""
+		if rt := a.routes[m.ca.ch.topic]; rt != nil {
+			rt.release(m.ca, m.leaveRef)
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)
