@@ -87,6 +87,8 @@ func (e *DialError) Error() string {
 }
 func (e *DialError) Unwrap() error { return e.Err }
 
+func newDialError(u string, err error) *DialError { return &DialError{URL: u, Err: err} }
+
 // Unauthorized reports whether the server refused the upgrade with 401 or 403.
 func (e *DialError) Unauthorized() bool { return e.Status == 401 || e.Status == 403 }
 

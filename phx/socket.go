@@ -50,7 +50,8 @@ type Socket struct {
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
 // "/websocket" is appended unless present) and returns once the first
 // connection is open. The first connection attempt is not retried: its error
-// (a *DialError) is returned. Later connection losses reconnect by
+// (a *DialError) is returned; each attempt is bounded by Config.DialTimeout,
+// and cancelling ctx ends one at once. Later connection losses reconnect by
 // themselves, as Config says.
 //
 // ctx bounds the socket's whole life, not only the dial: cancelling it stops
