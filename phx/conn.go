@@ -186,7 +186,10 @@ func (a *sockActor) dialOnce(ctx context.Context, u string, header map[string][]
 	if err == nil {
 		return c, nil
 	}
-	if ctx.Err() == nil && errors.Is(context.Cause(dctx), errDialTimeout) {
+	// The transport may fail on the deadline (set on its connection, as
+	// gorilla does) a moment before dctx's own timer fires.
+	dl, _ := dctx.Deadline()
+	if ctx.Err() == nil && (errors.Is(context.Cause(dctx), errDialTimeout) || !time.Now().Before(dl)) {
 		var de *DialError
 		if errors.As(err, &de) {
 			cp := *de
