@@ -186,6 +186,7 @@ func (a *sockActor) dialOnce(ctx context.Context, u string, header map[string][]
 	if err == nil {
 		return c, nil
 	}
+	err = sanitizeDialErr(err)
 	// The transport may fail on the deadline (set on its connection, as
 	// gorilla does) a moment before dctx's own timer fires.
 	dl, _ := dctx.Deadline()

@@ -348,7 +348,7 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 		a.opened = true
 		close(a.ready)
 	}
-	a.emit(Connected{URL: a.s.endpoint})
+	a.emit(Connected{URL: redactURL(a.s.endpoint)})
 	a.resetHeartbeat()
 	// Every channel hears of it and rejoins as phoenix.js does.
 	a.publish(h)

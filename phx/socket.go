@@ -60,11 +60,11 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	c := cfg.withDefaults()
 	ep, err := normaliseEndpoint(endpoint)
 	if err != nil {
-		return nil, &DialError{URL: endpoint, Err: err}
+		return nil, newDialError(endpoint, err)
 	}
 	ser, err := wire.SerializerFor(c.Vsn)
 	if err != nil {
-		return nil, &DialError{URL: endpoint, Err: err}
+		return nil, newDialError(endpoint, err)
 	}
 	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
 	s.conn.Store(noConn)
@@ -141,7 +141,8 @@ func (s *Socket) Stats() Stats {
 	}
 }
 
-// Endpoint is the normalised WebSocket URL, without query parameters.
+// Endpoint is the normalised WebSocket URL, with the query given to
+// Connect (unredacted), without Config.Params.
 func (s *Socket) Endpoint() string { return s.endpoint }
 
 // Ping sends a heartbeat and returns the time until its reply, or

@@ -58,7 +58,8 @@ func (s ChannelState) String() string {
 // ChannelClosed and SlowConsumer.
 type Status interface{ isStatus() }
 
-// Connected: a connection opened.
+// Connected: a connection opened. URL is the endpoint with its query
+// values redacted (see DialError); Socket.Endpoint returns it whole.
 type Connected struct{ URL string }
 
 // Disconnected: a connection ended or a connection attempt failed. Code is

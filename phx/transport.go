@@ -60,10 +60,10 @@ func (t *wsTransport) Dial(ctx context.Context, u string, header http.Header) (C
 		// Upgraded as ctx ended: the deadline w.abort may have set would
 		// break the connection, and the caller has gone anyway.
 		_ = c.Close()
-		return nil, &DialError{URL: u, Err: ctx.Err()}
+		return nil, newDialError(u, ctx.Err())
 	}
 	if err != nil {
-		de := &DialError{URL: u, Err: err}
+		de := newDialError(u, err)
 		if resp != nil {
 			de.Status = resp.StatusCode
 			if resp.Body != nil {
