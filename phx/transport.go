@@ -18,7 +18,9 @@ import (
 type Transport interface {
 	// Dial opens a connection to url (already normalised, with query
 	// parameters) sending header. A refused upgrade is a *DialError with
-	// its HTTP status. Dial must return promptly when ctx is done.
+	// its HTTP status. Dial must return promptly when ctx is done. ctx
+	// bounds the dial alone (Config.DialTimeout, the socket's stop) and
+	// ends once Dial returns: the connection must not depend on it.
 	Dial(ctx context.Context, url string, header http.Header) (Conn, error)
 }
 
