@@ -52,6 +52,13 @@ type connHandle struct {
 	tok    chan struct{}
 	queued atomic.Int64
 	wc     Conn // set before the token is first given
+
+	// inflight counts the frames the reader handed to the socket actor
+	// and the actor has not finished routing; proven is set once the
+	// actor has seen a reply on this connection (proveHealthy). See
+	// routeDirect.
+	inflight atomic.Int64
+	proven   atomic.Bool
 }
 
 // enqueue hands f to the writer's queue without waiting; false when full.
@@ -236,6 +243,10 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 			return
 		}
 		a.s.nReceived.Add(1)
+		if deferCheck && m.Event == wire.EventReply && a.routeDirect(h, &m) {
+			continue
+		}
+		h.inflight.Add(1)
 		if !a.sendEv(ctx, connEvent{h: h, kind: evFrame, msg: m}) {
 			return
 		}

@@ -76,6 +76,64 @@ func (rt *route) release(ca *chanActor, leaveRef string) {
 	}
 }
 
+// routeView is a topic's route as the socket actor publishes it for the
+// reader (see routeDirect): its one channel and that channel's join ref.
+// Immutable.
+type routeView struct {
+	ca  *chanActor
+	ref string
+}
+
+// publishRoute publishes topic's route for routeDirect after a change:
+// only a route with a current channel and no old ones, the only case
+// where the reader may route a reply itself.
+func (a *sockActor) publishRoute(topic string) {
+	rt := a.routes[topic]
+	if rt == nil || rt.cur == nil || len(rt.olds) > 0 {
+		a.direct.Delete(topic)
+		return
+	}
+	if v, ok := a.direct.Load(topic); ok {
+		if rv := v.(*routeView); rv.ca == rt.cur && rv.ref == rt.curRef {
+			return
+		}
+	}
+	a.direct.Store(topic, &routeView{ca: rt.cur, ref: rt.curRef})
+}
+
+// routeDirect, run by the reader, puts a channel's reply straight into the
+// channel's inbox when the socket actor has nothing left to do with it:
+// every frame read before it routed (so the reply overtakes none of its
+// channel's frames), the connection proven healthy already, no
+// socket-wide subscription to show it to, and the route published with
+// the reply's join session. The socket actor's goroutine is then not
+// woken for it: a push's round trip crosses one goroutine less. It reports
+// false, with nothing done, when the frame must go through the actor.
+//
+// The table is a sync.Map: read on every reply by the reader, written by
+// the socket actor alone, once per join and leave, with topics that stay
+// put; a copy-on-write map would copy all of a socket's topics at every
+// join (10,000 channels joined: 50 million entries copied).
+func (a *sockActor) routeDirect(h *connHandle, m *wire.Message) bool {
+	if h.inflight.Load() != 0 || !h.proven.Load() || a.tapsOn.Load() || m.Binary || m.Topic == wire.TopicPhoenix {
+		return false
+	}
+	v, ok := a.direct.Load(m.Topic)
+	if !ok {
+		return false
+	}
+	rv := v.(*routeView)
+	if jr, ok := m.JoinRef.Get(); !ok || jr != rv.ref {
+		return false
+	}
+	p, err := wire.CheckPayload(m.Payload)
+	if err != nil {
+		return false // the actor reports it
+	}
+	m.Payload = p
+	return rv.ca.in.TryPut(inItem{h: h, m: *m}) == nil
+}
+
 // handleFrame routes one frame: heartbeat and ping replies to the socket
 // itself, everything else by topic (a map lookup) to the channel actor
 // that owns it, through that channel's inbox. It never waits for a channel
@@ -88,6 +146,9 @@ func (rt *route) release(ca *chanActor, leaveRef string) {
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 	if m.Event == wire.EventReply {
 		a.proveHealthy()
+		if !h.proven.Load() {
+			h.proven.Store(true)
+		}
 	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
@@ -158,6 +219,7 @@ func (a *sockActor) tap(m *wire.Message) {
 	ref, _ := m.Ref.Get()
 	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
 	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
+	a.tapsChanged()
 }
 
 // pruneTaps ends the socket-wide subscriptions closed by a Close that
@@ -169,6 +231,7 @@ func (a *sockActor) pruneTaps() {
 		case <-sub.quit:
 			sub.finish(nil)
 			a.taps = removeSub(a.taps, sub)
+			a.tapsChanged()
 			i--
 		default:
 		}
@@ -224,6 +287,7 @@ func (a *sockActor) claim(m claimMsg) claimResult {
 		rt.olds = append(rt.olds, oldRoute{ca: prev, ref: rt.curRef})
 	}
 	rt.cur, rt.curRef = m.ca, m.joinRef
+	a.publishRoute(topic)
 	return claimResult{prev: prev, ok: true}
 }
 
@@ -245,4 +309,5 @@ func (a *sockActor) forget(ca *chanActor) {
 	if rt.cur == nil && len(rt.olds) == 0 {
 		delete(a.routes, topic)
 	}
+	a.publishRoute(topic)
 }

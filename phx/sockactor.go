@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -129,6 +131,11 @@ type sockActor struct {
 	routes  map[string]*route
 	chans   map[*chanActor]struct{}
 	taps    []*Subscription
+
+	// For the reader's routeDirect: the published routes (topic to
+	// *routeView) and whether there are socket-wide subscriptions.
+	direct sync.Map
+	tapsOn atomic.Bool
 
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
@@ -261,6 +268,9 @@ func (a *sockActor) runBatch() error {
 		if a.stall != nil {
 			return nil
 		}
+		if ev := &a.batch[a.bi]; ev.kind == evFrame {
+			ev.h.inflight.Add(-1) // routed: see routeDirect
+		}
 		a.bi++
 	}
 	if cap(a.batch) >= 64 {
@@ -295,6 +305,13 @@ func (a *sockActor) fire(d *deadline) {
 		if d.h.c != nil {
 			_ = d.h.c.Close()
 		}
+	}
+}
+
+// tapsChanged publishes whether there are socket-wide subscriptions.
+func (a *sockActor) tapsChanged() {
+	if on := len(a.taps) > 0; a.tapsOn.Load() != on {
+		a.tapsOn.Store(on)
 	}
 }
 
@@ -460,12 +477,15 @@ func (a *sockActor) handleMsg(m sockMsg) {
 	case releaseMsg:
 		if rt := a.routes[m.ca.ch.topic]; rt != nil {
 			rt.release(m.ca, m.leaveRef)
+			a.publishRoute(m.ca.ch.topic)
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)
+		a.tapsChanged()
 		m.ack <- struct{}{}
 	case unsubscribeMsg:
 		a.taps = removeSub(a.taps, m.sub)
+		a.tapsChanged()
 		m.sub.finish(nil)
 	case sockRun:
 		m.runOn(a)
@@ -492,6 +512,7 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 		sub.finish(chErr)
 	}
 	a.taps = nil
+	a.tapsChanged()
 	a.rcTimer.Stop()
 	a.hbTimer.Stop()
 	a.dlTimer.Stop()

@@ -1,0 +1,160 @@
+//go:build go1.25
+
+package phx
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/phxgo/phxgo/wire"
+)
+
+// recConn records the frames written to it.
+type recConn struct {
+	Conn
+	got  []string
+	fail error
+}
+
+func (c *recConn) WriteMessage(_ wire.Opcode, data []byte, _ time.Time) error {
+	if c.fail != nil {
+		return c.fail
+	}
+	c.got = append(c.got, string(data))
+	return nil
+}
+
+func (c *recConn) Close() error { return nil }
+
+func newTestHandle(c Conn) *connHandle {
+	h := &connHandle{out: make(chan outFrame, 4), tok: make(chan struct{}, 1), wc: c}
+	h.tok <- struct{}{}
+	return h
+}
+
+// TestDirectWriteKeepsOrder: a frame is written directly only when the
+// connection is idle; one queued before it (even one the writer has taken
+// but not yet written) makes it queue too, so frames never overtake.
+func TestDirectWriteKeepsOrder(t *testing.T) {
+	t.Parallel()
+	c := &recConn{}
+	h := newTestHandle(c)
+	if ok, err := h.tryWrite(outFrame{data: []byte("a")}, time.Second); !ok || err != nil {
+		t.Fatalf("idle connection: ok %v err %v", ok, err)
+	}
+	if len(h.tok) != 1 {
+		t.Fatal("token not given back after a direct write")
+	}
+	if !h.enqueue(outFrame{data: []byte("b")}) {
+		t.Fatal("enqueue")
+	}
+	if ok, _ := h.tryWrite(outFrame{data: []byte("c")}, time.Second); ok {
+		t.Fatal("direct write overtook a queued frame")
+	}
+	// The writer has taken b off the queue but not written it yet.
+	<-h.out
+	if ok, _ := h.tryWrite(outFrame{data: []byte("c")}, time.Second); ok {
+		t.Fatal("direct write overtook a frame the writer holds")
+	}
+	h.queued.Add(-1) // b written
+	if ok, _ := h.tryWrite(outFrame{data: []byte("c")}, time.Second); !ok {
+		t.Fatal("idle again, yet not written directly")
+	}
+	if got := c.got; len(got) != 2 || got[0] != "a" || got[1] != "c" {
+		t.Fatalf("written %q", got)
+	}
+	// Someone else holds the token: queue.
+	<-h.tok
+	if ok, _ := h.tryWrite(outFrame{data: []byte("d")}, time.Second); ok {
+		t.Fatal("wrote without the token")
+	}
+}
+
+// TestDirectWriteErrorKeepsToken: a failed direct write leaves the
+// connection to its teardown; nobody writes to it again.
+func TestDirectWriteErrorKeepsToken(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	h := newTestHandle(&recConn{fail: boom})
+	if ok, err := h.tryWrite(outFrame{data: []byte("a")}, time.Second); !ok || !errors.Is(err, boom) {
+		t.Fatalf("ok %v err %v", ok, err)
+	}
+	if len(h.tok) != 0 {
+		t.Fatal("token given back after a failed write")
+	}
+}
+
+// TestReplyRoutedByReader: once the connection has answered, a push's
+// reply goes from the reader straight into its channel's inbox: it
+// resolves the push while the socket actor is held busy. A reply read
+// behind a frame the actor has not routed yet waits for the actor, so it
+// never overtakes its channel's broadcasts.
+func TestReplyRoutedByReader(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1") // the join's reply proves the connection
+		sub := mustSub(t, ch)
+		held, release := make(chan struct{}), make(chan struct{})
+		hold := func() {
+			if err := h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(*sockActor) { close(held); <-release }}); err != nil {
+				t.Fatal(err)
+			}
+			<-held
+		}
+		hold()
+		res := h.push(ch, "a", nil)
+		pm := h.srv.expect(t, "room:1", "a")
+		h.srv.reply(t, pm, "ok", `{"n":1}`)
+		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `{"n":1}` {
+			t.Fatalf("push with the socket actor busy: %+v", r)
+		}
+		// A broadcast now waits in the actor's queue; the reply after it
+		// must wait too.
+		res = h.push(ch, "b", nil)
+		pm = h.srv.expect(t, "room:1", "b")
+		h.srv.push(t, jm.JoinRef.String(), "room:1", "ev", `1`)
+		h.srv.reply(t, pm, "ok", `{"n":2}`)
+		notReady(t, res)
+		if len(sub.C()) != 0 {
+			t.Fatal("broadcast delivered while the actor was held")
+		}
+		close(release)
+		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `{"n":2}` {
+			t.Fatalf("push after release: %+v", r)
+		}
+		if m := mustReady(t, sub.C()); m.Event != "ev" {
+			t.Fatalf("broadcast %+v", m)
+		}
+		if st := h.sock.Stats(); st.Unrouted != 0 || st.Stale != 0 || st.Malformed != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// TestReplyNotRoutedByReaderWithTap: a socket-wide subscription sees every
+// frame, replies included, so they all go through the socket actor.
+func TestReplyNotRoutedByReaderWithTap(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, _ := h.joined("room:1")
+		tap, err := h.sock.Subscribe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tap.Close()
+		res := h.push(ch, "a", nil)
+		pm := h.srv.expect(t, "room:1", "a")
+		h.srv.reply(t, pm, "ok", `{}`)
+		if r := mustReady(t, res); r.err != nil {
+			t.Fatal(r.err)
+		}
+		if m := mustReady(t, tap.C()); m.Event != wire.EventReply || m.Ref != pm.Ref.String() {
+			t.Fatalf("tap got %+v", m)
+		}
+	})
+}
