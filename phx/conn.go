@@ -30,28 +30,33 @@ type connEvent struct {
 }
 
 // connHandle is one connection attempt. The actor owns every field except
-// done, which the connection goroutine closes when it and its writer have
-// returned, and out, queued, tok, wc and wdone, which the channel actors
-// also use to write.
+// done, which the reader closes when the connection's goroutines have
+// returned, and the write side (out, queued, tok, wc, writing, wdone),
+// which the channel actors also use.
 type connHandle struct {
+	a      *sockActor
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	c      Conn
 	out    chan outFrame
 	done   chan struct{}
-	wdone  chan struct{} // closed when the writer returned
+	wdone  chan struct{} // closed once the connection takes no more writes
 	hard   deadline
 	st     *connState // published when it opened; immutable afterwards
 
-	// Write ownership: whoever holds tok's one token may write to wc.
-	// The writer goroutine takes it for the frames queued in out; a
+	// Write ownership: whoever holds tok's one token may write to wc. A
 	// channel actor that finds the token free and nothing queued writes
-	// its frame itself, saving the writer's wake-up on an idle
-	// connection. queued counts the frames handed to out and not yet
-	// written, so that a frame written directly never overtakes one
-	// queued before it. The writer keeps the token once it has returned.
-	tok    chan struct{}
-	queued atomic.Int64
-	wc     Conn // set before the token is first given
+	// its frame itself. Otherwise the frame waits in out for a writer
+	// goroutine, started when frames are queued and none runs (writing),
+	// which takes the token, writes until out is empty and ends: an idle
+	// connection keeps no writer. queued counts the frames handed to out
+	// and not yet written, so that a frame written directly never
+	// overtakes one queued before it. The connection's closer takes the
+	// token for good.
+	tok     chan struct{}
+	queued  atomic.Int64
+	writing atomic.Bool
+	wc      Conn // set before the token is first given
 
 	// inflight counts the frames the reader handed to the socket actor
 	// and the actor has not finished routing; proven is set once the
@@ -66,10 +71,23 @@ func (h *connHandle) enqueue(f outFrame) bool {
 	h.queued.Add(1)
 	select {
 	case h.out <- f:
+		h.kick()
 		return true
 	default:
 		h.queued.Add(-1)
 		return false
+	}
+}
+
+// kick starts a writer for the frames queued unless one runs. A writer
+// that ends looks at the queue again after clearing writing, so a frame
+// queued as it ends is never left without one.
+func (h *connHandle) kick() {
+	if h.writing.CompareAndSwap(false, true) {
+		h.a.g.Spawn(h.ctx, actor.Func(func(ctx context.Context) error {
+			h.a.writeLoop(ctx, h, h.wc)
+			return nil
+		}))
 	}
 }
 
@@ -160,6 +178,8 @@ func (a *sockActor) dial() {
 	// connection itself, with the close frame it wants sent.
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(a.ctx))
 	h := &connHandle{
+		a:      a,
+		ctx:    cctx,
 		cancel: cancel,
 		out:    make(chan outFrame, writeQueue),
 		tok:    make(chan struct{}, 1),
@@ -195,11 +215,16 @@ func (a *sockActor) dialConn(ctx context.Context, h *connHandle, u string, heade
 	}
 	h.wc = c
 	h.tok <- struct{}{}
-	a.g.Spawn(ctx, actor.Func(func(ctx context.Context) error {
-		defer close(h.wdone)
-		a.writeLoop(ctx, h, c)
-		return nil
-	}))
+	// The closer: once the connection's context ends, the close frame and
+	// the drop, on a goroutine of the group (the reader, a member, waits
+	// for wdone, so the group is not being waited on empty meanwhile).
+	context.AfterFunc(ctx, func() {
+		a.g.Spawn(context.WithoutCancel(ctx), actor.Func(func(context.Context) error {
+			defer close(h.wdone)
+			a.closeConn(ctx, h, c)
+			return nil
+		}))
+	})
 	a.g.Spawn(ctx, actor.Func(func(ctx context.Context) error {
 		defer close(h.done)
 		defer func() { <-h.wdone }()
@@ -283,38 +308,35 @@ func (a *sockActor) dialOnce(ctx context.Context, u string, header map[string][]
 
 var errDialTimeout = errors.New("phx: dial timeout")
 
-// writeLoop writes the frames queued for c, holding the write token for
-// each batch (see connHandle). When the connection's context ends it takes
-// the token for good, sends the requested close frame (bounded by
-// CloseTimeout) and drops the connection, which also ends the reader.
+// writeLoop writes the frames queued for c while there are any, holding
+// the write token (see connHandle), then ends. When the connection's
+// context ends first it leaves the frames to the teardown: the closer
+// sends the close frame and drops the connection.
 func (a *sockActor) writeLoop(ctx context.Context, h *connHandle, c Conn) {
 	cfg := &a.s.cfg
 	for {
 		select {
-		case f := <-h.out:
+		case <-h.tok:
+		case <-ctx.Done():
+			return // writing stays set: no writer is needed any more
+		}
+		for drained := false; !drained; {
 			select {
-			case <-h.tok:
-			case <-ctx.Done():
-				a.closeConn(ctx, h, c)
-				return
-			}
-			for {
+			case f := <-h.out:
 				err := c.WriteMessage(f.op, f.data, time.Now().Add(cfg.WriteTimeout))
 				h.queued.Add(-1)
 				if err != nil {
+					// The token is kept: the connection is done for.
 					_ = c.Close()
 					return
 				}
-				select {
-				case f = <-h.out:
-					continue
-				default:
-				}
-				break
+			default:
+				drained = true
 			}
-			h.tok <- struct{}{}
-		case <-ctx.Done():
-			a.closeConn(ctx, h, c)
+		}
+		h.tok <- struct{}{}
+		h.writing.Store(false)
+		if len(h.out) == 0 || !h.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}

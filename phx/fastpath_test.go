@@ -5,6 +5,7 @@ package phx
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -32,6 +33,7 @@ func (c *recConn) Close() error { return nil }
 func newTestHandle(c Conn) *connHandle {
 	h := &connHandle{out: make(chan outFrame, 4), tok: make(chan struct{}, 1), wc: c}
 	h.tok <- struct{}{}
+	h.writing.Store(true) // a writer runs: the test plays its part
 	return h
 }
 
@@ -155,6 +157,50 @@ func TestReplyNotRoutedByReaderWithTap(t *testing.T) {
 		}
 		if m := mustReady(t, tap.C()); m.Event != wire.EventReply || m.Ref != pm.Ref.String() {
 			t.Fatalf("tap got %+v", m)
+		}
+	})
+}
+
+// TestWriterOnDemand: frames queued while the connection is busy are
+// written in order by a writer goroutine started for them, which ends
+// once the queue is empty; an idle connection keeps none.
+func TestWriterOnDemand(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, _ := h.joined("room:1")
+		ch2 := make(chan *connHandle, 1)
+		if err := h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) { ch2 <- a.conn }}); err != nil {
+			t.Fatal(err)
+		}
+		conn := <-ch2
+		synctest.Wait()
+		if conn.writing.Load() {
+			t.Fatal("a writer runs on an idle connection")
+		}
+		<-conn.tok // a write in progress
+		const n = 5
+		var sends []<-chan error
+		for i := range n {
+			sends = append(sends, async(func() error { return ch.Send(context.Background(), "ev", i) }))
+			synctest.Wait() // in order
+		}
+		if !conn.writing.Load() || conn.queued.Load() != n {
+			t.Fatalf("writing %v, queued %d", conn.writing.Load(), conn.queued.Load())
+		}
+		conn.tok <- struct{}{} // the write in progress is done
+		for i := range n {
+			m := h.srv.expect(t, "room:1", "ev")
+			if string(m.Payload) != strconv.Itoa(i) {
+				t.Fatalf("frame %d: %s", i, m.Payload)
+			}
+			if err := mustReady(t, sends[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if conn.writing.Load() || conn.queued.Load() != 0 {
+			t.Fatalf("after the burst: writing %v, queued %d", conn.writing.Load(), conn.queued.Load())
 		}
 	})
 }

@@ -198,6 +198,7 @@ func (ca *chanActor) out(h *connHandle, f outFrame) error {
 	h.queued.Add(1)
 	select {
 	case h.out <- f:
+		h.kick()
 		return nil
 	case <-h.wdone:
 		h.queued.Add(-1)

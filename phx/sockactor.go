@@ -250,8 +250,12 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 				a.fire(d)
 			}
 		}
-		if qh != nil && !sent {
-			qh.queued.Add(-1)
+		if qh != nil {
+			if sent {
+				qh.kick()
+			} else {
+				qh.queued.Add(-1)
+			}
 		}
 		a.armDeadlines()
 	}
