@@ -181,7 +181,7 @@ func (b *benchFlags) check() error {
 	}
 	if b.pushing() {
 		pre, post := b.payloadParts(0, 0)
-		if p := string(pre) + "0" + string(post); !json.Valid([]byte(p)) {
+		if p := buildPayload(pre, post, 0); !json.Valid(p) {
 			return fmt.Errorf("-payload is not JSON once filled in: %s", p)
 		}
 	}
@@ -252,6 +252,18 @@ func (b *benchFlags) payloadParts(socket, channel int) (pre, post []byte) {
 		return []byte(p), nil
 	}
 	return []byte(before), []byte(strings.ReplaceAll(after, "{seq}", "0"))
+}
+
+// buildPayload puts seq between a payload's parts; post is nil when the
+// template has no {seq}.
+func buildPayload(pre, post []byte, seq uint64) []byte {
+	p := make([]byte, 0, len(pre)+len(post)+20)
+	p = append(p, pre...)
+	if post != nil {
+		p = strconv.AppendUint(p, seq, 10)
+		p = append(p, post...)
+	}
+	return p
 }
 
 // Error kinds, in the order the summary lists them.
@@ -353,6 +365,7 @@ func (b *bench) open(ctx context.Context, i int) {
 		ReconnectOnNormalClose: true, // a server that closes is a loss to count, not an end
 		ReconnectJitter:        0.2,  // 10,000 sockets must not come back in lockstep
 	}
+	handshakeTimeout(&cfg, b.f.timeout)
 	dctx, cancel := context.WithTimeout(ctx, b.f.timeout)
 	t0 := time.Now()
 	sock, release, err := dialSocket(dctx, b.ep, &cfg)
@@ -451,14 +464,8 @@ func (b *bench) ramp(ctx context.Context) {
 
 // push sends one push on c and records its outcome, timed from since.
 func (b *bench) push(ctx context.Context, c benchChan, seq uint64, since time.Time) {
-	payload := make([]byte, 0, len(c.pre)+len(c.post)+20)
-	payload = append(payload, c.pre...)
-	if c.post != nil {
-		payload = strconv.AppendUint(payload, seq, 10)
-		payload = append(payload, c.post...)
-	}
 	b.sent.Add(1)
-	_, err := c.ch.Push(ctx, b.f.event, json.RawMessage(payload))
+	_, err := c.ch.Push(ctx, b.f.event, json.RawMessage(buildPayload(c.pre, c.post, seq)))
 	if err != nil {
 		b.fail(errKind(err, false), err)
 		return

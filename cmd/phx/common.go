@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/presence"
 )
@@ -217,6 +218,7 @@ func connect(ctx context.Context, rawURL string, c *connFlags, cfg phx.Config) (
 	cfg.Params = c.socket.v
 	cfg.AuthToken = c.token
 	cfg.Timeout = c.timeout
+	handshakeTimeout(&cfg, c.timeout)
 	sock, release, err = dialSocket(ctx, ep, &cfg)
 	switch {
 	case err == nil:
@@ -230,19 +232,45 @@ func connect(ctx context.Context, rawURL string, c *connFlags, cfg phx.Config) (
 // dialSocket is phx.Connect with ctx bounding only the dial: the socket it
 // returns lives until its Close, whatever ctx does next. release must be
 // called after Close.
+//
+// It returns as soon as ctx ends even when the dial hangs (a server that
+// accepts TCP and never answers the upgrade): phx.Connect itself returns
+// only once its dial has, which the WebSocket handshake timeout bounds
+// (handshakeTimeout sets it), and it then closes what it opened.
 func dialSocket(ctx context.Context, ep string, cfg *phx.Config) (sock *phx.Socket, release func(), err error) {
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	sock, err = phx.Connect(life, ep, cfg)
-	if !stop() && err == nil { // the signal came as the dial ended
-		_ = sock.Close()
-		err = ctx.Err()
+	type result struct {
+		sock *phx.Socket
+		err  error
 	}
-	if err != nil {
-		cancel()
-		return nil, nil, err
+	res := make(chan result, 1)
+	go func() {
+		s, err := phx.Connect(life, ep, cfg)
+		res <- result{s, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err == nil && ctx.Err() != nil {
+			_ = r.sock.Close()
+			r.err = ctx.Err()
+		}
+		if r.err != nil {
+			cancel()
+			return nil, nil, r.err
+		}
+		return r.sock, cancel, nil
+	case <-ctx.Done():
+		cancel() // a socket Connect still returns is closed by this
+		return nil, nil, ctx.Err()
 	}
-	return sock, cancel, nil
+}
+
+// handshakeTimeout bounds the WebSocket handshake (the dialer's default is
+// 45 s) by the command's timeout.
+func handshakeTimeout(cfg *phx.Config, d time.Duration) {
+	dialer := *websocket.DefaultDialer
+	dialer.HandshakeTimeout = d
+	cfg.Dialer = &dialer
 }
 
 func describeDialError(ep string, err error) error {

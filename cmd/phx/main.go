@@ -135,6 +135,10 @@ func version() string {
 	if !ok {
 		return "phx (no build information)"
 	}
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
 	v := bi.Main.Version
 	if v == "" {
 		v = "(devel)"
