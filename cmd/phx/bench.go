@@ -561,6 +561,11 @@ func (b *bench) openLoop(ctx context.Context, chans []benchChan, stop <-chan str
 
 	start := time.Now()
 	slot := func(i int64) time.Time { return start.Add(time.Duration(float64(i) / rate * float64(time.Second))) }
+	// unsent counts what was due by the end and never handed out, i being
+	// the next slot to hand out.
+	unsent := func(i int64) {
+		b.backlog.Add(uint64(max(0, int64(time.Since(start).Seconds()*rate)+1-i)))
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var i int64
@@ -574,8 +579,7 @@ func (b *bench) openLoop(ctx context.Context, chans []benchChan, stop <-chan str
 			select {
 			case jobs <- pushJob{c: chans[i%int64(len(chans))], seq: seq, at: slot(i)}:
 			case <-stop:
-				// Everything due by now and not handed out was never sent.
-				b.backlog.Add(uint64(max(0, int64(time.Since(start).Seconds()*rate)+1-i)))
+				unsent(i)
 				return
 			}
 		}
@@ -583,6 +587,7 @@ func (b *bench) openLoop(ctx context.Context, chans []benchChan, stop <-chan str
 		select {
 		case <-timer.C:
 		case <-stop:
+			unsent(i)
 			return
 		}
 	}

@@ -234,7 +234,7 @@ func (b *bench) summary(interrupted bool) *benchSummary {
 		Errors:     map[string]uint64{},
 		Reconnects: l.reconnects,
 		Latency:    sumLatency{Connect: b.connectH.Snapshot(), Join: b.joinH.Snapshot(), Push: b.pushH.Snapshot()},
-		Memory:     sumMemory{RSS: b.rss, Goroutines: b.goroutinesAtHoldTime},
+		Memory:     sumMemory{RSS: b.rss, Base: b.rssBase, Goroutines: b.goroutinesAtHoldTime},
 	}
 	if f.pushing() {
 		s.Scenario.Event = f.event
@@ -340,7 +340,7 @@ func (s *benchSummary) writeText(w io.Writer, color bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
 	p("%s\t%s (%s on %s)", paint(color, ansiBold, "phx bench"), redactURLs(s.Target), runs, hosts)
-	scen := fmt.Sprintf("%d sockets × %d channels (%s)", sc.Sockets, sc.Channels, sc.Topic)
+	scen := fmt.Sprintf("%d sockets × %d channel%s (%s)", sc.Sockets, sc.Channels, plural(sc.Channels), sc.Topic)
 	switch {
 	case sc.Rate != "":
 		scen += fmt.Sprintf(", open loop %s/s of %s, %d B", sc.Rate, sc.Event, sc.PayloadSize)
@@ -488,4 +488,11 @@ func readSummary(name string) (*benchSummary, error) {
 		s.Errors = map[string]uint64{}
 	}
 	return s, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
