@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -561,10 +562,12 @@ func (b *bench) openLoop(ctx context.Context, chans []benchChan, stop <-chan str
 
 	start := time.Now()
 	slot := func(i int64) time.Time { return start.Add(time.Duration(float64(i) / rate * float64(time.Second))) }
-	// unsent counts what was due by the end and never handed out, i being
-	// the next slot to hand out.
+	// unsent counts the slots meant for before the hold ended that were
+	// never handed out, i being the next one. holdEnd is written before
+	// stop is closed.
 	unsent := func(i int64) {
-		b.backlog.Add(uint64(max(0, int64(time.Since(start).Seconds()*rate)+1-i)))
+		due := int64(math.Ceil(b.holdEnd.Sub(start).Seconds() * rate))
+		b.backlog.Add(uint64(max(0, due-i)))
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()

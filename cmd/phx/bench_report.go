@@ -360,7 +360,7 @@ func (s *benchSummary) writeText(w io.Writer, color bool) {
 		if s.Pushes.Intended > 0 {
 			line += fmt.Sprintf(" (intended %.1f/s), backlog %d", s.Pushes.Intended, s.Pushes.Backlog)
 			if s.Pushes.Backlog > 0 {
-				line += paint(color, ansiYellow, " (sends the schedule could not make)")
+				line += paint(color, ansiYellow, " (due before the end, never sent)")
 			}
 		}
 		p("pushes\t%s", line)
