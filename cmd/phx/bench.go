@@ -10,6 +10,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,21 +203,12 @@ func (b *benchFlags) events() []string {
 	var out []string
 	for _, l := range b.listen {
 		for e := range strings.SplitSeq(l, ",") {
-			if e = strings.TrimSpace(e); e != "" && !contains(out, e) {
+			if e = strings.TrimSpace(e); e != "" && !slices.Contains(out, e) {
 				out = append(out, e)
 			}
 		}
 	}
 	return out
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func fill(tmpl string, socket, channel int) string {
@@ -330,7 +324,7 @@ type bench struct {
 	holdEnd              time.Time
 	rampEnd              time.Time
 	intendedRate         float64
-	rss, rssBase         uint64
+	rss, rssGC, rssBase  uint64
 	goroutinesAtHoldTime int
 }
 
@@ -365,6 +359,7 @@ func (b *bench) open(ctx context.Context, i int) {
 		HeartbeatInterval:      b.f.heartbeat,
 		ReconnectOnNormalClose: true, // a server that closes is a loss to count, not an end
 		ReconnectJitter:        0.2,  // 10,000 sockets must not come back in lockstep
+		SubscriptionBuffer:     1024, // -listen's counter reads as fast as it can
 	}
 	handshakeTimeout(&cfg, b.f.timeout)
 	dctx, cancel := context.WithTimeout(ctx, b.f.timeout)
@@ -383,7 +378,7 @@ func (b *bench) open(ctx context.Context, i int) {
 	b.socks[i].Store(&benchSock{s: sock, release: release})
 
 	if len(b.events) > 0 {
-		sub := sock.SubscribeWith([]phx.Option{phx.WithBuffer(1024)}, b.events...)
+		sub := sock.Subscribe(b.events...)
 		b.listeners.Add(1)
 		go b.count(sub)
 	}
@@ -703,8 +698,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	stop := make(chan struct{})
 	b.holdStart = time.Now()
-	if ctx.Err() == nil {
-		pushesDone := b.pushes(ctx, chans, stop)
+	pushesDone := b.pushes(ctx, chans, stop)
+	if ctx.Err() == nil { // else the ramp was interrupted: no hold
 		var hold <-chan time.Time
 		if f.duration > 0 {
 			t := time.NewTimer(f.duration)
@@ -720,16 +715,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		case <-hold:
 		case <-budget:
 		}
-		b.holdEnd = time.Now()
-		b.rss = rssBytes()
-		b.goroutinesAtHoldTime = numGoroutine()
-		close(stop)
-		<-pushesDone // in-flight pushes end with their reply, -timeout or Ctrl-C
-	} else {
-		b.holdEnd = time.Now()
-		b.rss = rssBytes()
-		b.goroutinesAtHoldTime = numGoroutine()
 	}
+	b.holdEnd = time.Now()
+	b.rss = rssBytes()
+	b.goroutinesAtHoldTime = numGoroutine()
+	close(stop)
+	<-pushesDone // in-flight pushes end with their reply, -timeout or Ctrl-C
+	// With the sockets still open and the pushes done: what the sockets
+	// hold, without the garbage a collection would free.
+	runtime.GC()
+	debug.FreeOSMemory()
+	b.rssGC = rssBytes()
 	close(progStop)
 	<-progDone
 	if ctx.Err() != nil {

@@ -208,6 +208,7 @@ type sumLatency struct {
 
 type sumMemory struct {
 	RSS        uint64 `json:"rss_bytes"`
+	RSSAfterGC uint64 `json:"rss_after_gc_bytes"`
 	Base       uint64 `json:"rss_before_ramp_bytes"`
 	PerSocket  uint64 `json:"rss_per_socket_bytes"`
 	Goroutines int    `json:"goroutines"`
@@ -234,7 +235,7 @@ func (b *bench) summary(interrupted bool) *benchSummary {
 		Errors:     map[string]uint64{},
 		Reconnects: l.reconnects,
 		Latency:    sumLatency{Connect: b.connectH.Snapshot(), Join: b.joinH.Snapshot(), Push: b.pushH.Snapshot()},
-		Memory:     sumMemory{RSS: b.rss, Base: b.rssBase, Goroutines: b.goroutinesAtHoldTime},
+		Memory:     sumMemory{RSS: b.rss, RSSAfterGC: b.rssGC, Base: b.rssBase, Goroutines: b.goroutinesAtHoldTime},
 	}
 	if f.pushing() {
 		s.Scenario.Event = f.event
@@ -274,7 +275,7 @@ func (b *bench) summary(interrupted bool) *benchSummary {
 
 func (s *benchSummary) fixPerSocket() {
 	if s.Sockets.Connected > 0 {
-		s.Memory.PerSocket = (s.Memory.RSS - min(s.Memory.Base, s.Memory.RSS)) / uint64(s.Sockets.Connected)
+		s.Memory.PerSocket = (s.Memory.RSSAfterGC - min(s.Memory.Base, s.Memory.RSSAfterGC)) / uint64(s.Sockets.Connected)
 	}
 }
 
@@ -325,6 +326,7 @@ func (s *benchSummary) merge(o *benchSummary) {
 	s.Latency.Push.Merge(o.Latency.Push)
 	s.Memory.RSS += o.Memory.RSS
 	s.Memory.Base += o.Memory.Base
+	s.Memory.RSSAfterGC += o.Memory.RSSAfterGC
 	s.Memory.Goroutines += o.Memory.Goroutines
 	s.fixPerSocket()
 }
@@ -404,8 +406,9 @@ func (s *benchSummary) writeText(w io.Writer, color bool) {
 	}
 	_ = tw.Flush()
 	if s.Memory.RSS > 0 {
-		fmt.Fprintf(w, "memory    RSS %.1f MiB at the end of the hold (%.1f MiB before the ramp): %.1f KiB a connected socket; %d goroutines\n",
-			float64(s.Memory.RSS)/(1<<20), float64(s.Memory.Base)/(1<<20), float64(s.Memory.PerSocket)/1024, s.Memory.Goroutines)
+		fmt.Fprintf(w, "memory    RSS %.1f MiB at the end of the hold, %.1f MiB after a GC, %.1f MiB before the ramp: %.1f KiB a connected socket; %d goroutines\n",
+			float64(s.Memory.RSS)/(1<<20), float64(s.Memory.RSSAfterGC)/(1<<20), float64(s.Memory.Base)/(1<<20),
+			float64(s.Memory.PerSocket)/1024, s.Memory.Goroutines)
 	}
 }
 
