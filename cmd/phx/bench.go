@@ -24,7 +24,7 @@ import (
 )
 
 const benchUsage = `usage: phx bench [flags] URL
-       phx bench merge [-json] FILE...
+       phx bench merge [-json] [-histogram] FILE...
 
 Load-tests a Phoenix Channels server. Three phases:
   ramp   open -sockets sockets (at -connect-rate a second, with -jitter;
@@ -82,6 +82,7 @@ type benchFlags struct {
 	timeout           time.Duration
 	interval          time.Duration
 	json              bool
+	histogram         bool
 }
 
 // rateFlag is "R" (pushes a second in total) or "R/channel".
@@ -142,6 +143,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "connect, join and push timeout")
 	fs.DurationVar(&b.interval, "interval", time.Second, "progress and JSON Lines interval")
 	fs.BoolVar(&b.json, "json", false, "JSON Lines on stdout: a record per interval, then the summary")
+	fs.BoolVar(&b.histogram, "histogram", false, "draw the latency histograms after the summary")
 }
 
 func (b *benchFlags) check() error {
@@ -735,11 +737,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	b.closeAll()
 	sum.Elapsed = time.Since(b.start).Seconds()
 
+	text := stdout
 	if f.json {
 		_ = writeJSONLine(stdout, sum)
-		sum.writeText(stderr, out.color)
-	} else {
-		sum.writeText(stdout, colorOn(stdout))
+		text = stderr
+	}
+	sum.writeText(text, colorOn(text))
+	if f.histogram {
+		sum.writeHistograms(text)
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/bits"
 	"os"
 	"slices"
 	"strings"
@@ -412,7 +413,7 @@ func (s *benchSummary) writeText(w io.Writer, color bool) {
 	}
 }
 
-const benchMergeUsage = `usage: phx bench merge [-json] FILE...
+const benchMergeUsage = `usage: phx bench merge [-json] [-histogram] FILE...
 
 Adds up the summaries of 'phx bench -json' runs taken at the same time
 against one server, from several machines: counts and rates add, latency
@@ -424,6 +425,7 @@ output (its last summary record counts) or a single summary.
 func benchMerge(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bench merge", benchMergeUsage)
 	asJSON := fs.Bool("json", false, "write the merged summary as JSON")
+	histogram := fs.Bool("histogram", false, "draw the latency histograms after the summary")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagError(fs, err, stdout, stderr)
@@ -451,6 +453,9 @@ func benchMerge(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	total.writeText(stdout, colorOn(stdout))
+	if *histogram {
+		total.writeHistograms(stdout)
+	}
 	return exitOK
 }
 
@@ -498,4 +503,49 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// writeHistograms draws each non-empty latency histogram in ranges of
+// powers of two (in µs), with bars scaled to the fullest range.
+func (s *benchSummary) writeHistograms(w io.Writer) {
+	for _, h := range []struct {
+		name string
+		s    *hdr.Snapshot
+	}{{"connect", s.Latency.Connect}, {"join", s.Latency.Join}, {"push", s.Latency.Push}} {
+		if h.s == nil || h.s.N == 0 {
+			continue
+		}
+		writeHistogram(w, h.name, h.s)
+	}
+}
+
+func writeHistogram(w io.Writer, name string, s *hdr.Snapshot) {
+	// Every bucket lies within one power-of-two range: bucket k holds the
+	// values of bit length k, 2^(k-1) to 2^k-1 µs.
+	var counts [65]uint64
+	first, last := 64, 0
+	for _, b := range s.Buckets() {
+		k := bits.Len64(uint64(b.Lo))
+		counts[k] += b.N
+		first, last = min(first, k), max(last, k)
+	}
+	var most uint64
+	for _, c := range counts {
+		most = max(most, c)
+	}
+	fmt.Fprintf(w, "%s latency histogram (%d values):\n", name, s.N)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
+	var cum uint64
+	for k := first; k <= last; k++ {
+		lo, hi := int64(0), int64(1)
+		if k > 0 {
+			lo, hi = 1<<(k-1), 1<<k
+		}
+		cum += counts[k]
+		bar := strings.Repeat("█", int((counts[k]*40+most-1)/most))
+		fmt.Fprintf(tw, "  %s\t–\t%s\t%d\t%.1f%%\t%.1f%%\t  %s\n",
+			fmtLat(time.Duration(lo)*time.Microsecond, 1), fmtLat(time.Duration(hi)*time.Microsecond, 1),
+			counts[k], 100*float64(counts[k])/float64(s.N), 100*float64(cum)/float64(s.N), bar)
+	}
+	_ = tw.Flush()
 }

@@ -208,10 +208,13 @@ func TestBenchMerge(t *testing.T) {
 	if m.Runs != 2 || m.Pushes.OK != 100 || m.Latency.Push.N != 100 || m.Sockets.Connected != 4 || len(m.Hosts) != 2 {
 		t.Fatalf("merged %+v", m)
 	}
-	text := start(t, append([]string{"bench", "merge"}, files...)...)
-	if code := text.exit(t); code != exitOK || !strings.Contains(text.stdout.String(), "(2 runs on") ||
-		!strings.Contains(text.stdout.String(), "100 ok") {
-		t.Fatalf("exit %d, merged text:\n%s", code, text.stdout.String())
+	text := start(t, append([]string{"bench", "merge", "-histogram"}, files...)...)
+	code := text.exit(t)
+	out := text.stdout.String()
+	if code != exitOK || !strings.Contains(out, "(2 runs on") ||
+		!strings.Contains(out, "100 ok") || !strings.Contains(out, "push latency histogram (100 values)") ||
+		!strings.Contains(out, "100.0%  █") {
+		t.Fatalf("exit %d, merged text:\n%s", code, out)
 	}
 	bad := start(t, "bench", "merge", filepath.Join(dir, "none.json"))
 	if code := bad.exit(t); code != exitFailure {

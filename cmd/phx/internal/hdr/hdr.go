@@ -248,3 +248,21 @@ func (s *Snapshot) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Bucket is one non-empty bucket: Lo to Hi µs inclusive, N values.
+type Bucket struct {
+	Lo, Hi int64
+	N      uint64
+}
+
+// Buckets lists the non-empty buckets in increasing order.
+func (s *Snapshot) Buckets() []Bucket {
+	var out []Bucket
+	for i, c := range s.counts {
+		if c != 0 {
+			lo, hi := bounds(i)
+			out = append(out, Bucket{lo, hi, c})
+		}
+	}
+	return out
+}

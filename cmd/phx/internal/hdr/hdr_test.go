@@ -156,3 +156,22 @@ func TestConcurrentRecord(t *testing.T) {
 		t.Fatalf("n %d min %d max %d", s.N, s.Min, s.Max)
 	}
 }
+
+func TestBucketsListsWhatWasRecorded(t *testing.T) {
+	t.Parallel()
+	var h Histogram
+	for _, us := range []int64{3, 3, 1000, 1001, 70000} {
+		h.Record(time.Duration(us) * time.Microsecond)
+	}
+	bs := h.Snapshot().Buckets()
+	var n uint64
+	for i, b := range bs {
+		n += b.N
+		if i > 0 && b.Lo <= bs[i-1].Hi {
+			t.Fatalf("buckets out of order: %+v", bs)
+		}
+	}
+	if n != 5 || bs[0] != (Bucket{3, 3, 2}) || bs[len(bs)-1].Lo > 70000 || bs[len(bs)-1].Hi < 70000 {
+		t.Fatalf("buckets %+v", bs)
+	}
+}
