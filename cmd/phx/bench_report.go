@@ -241,7 +241,7 @@ func (b *bench) summary(interrupted bool) *benchSummary {
 	if f.pushing() {
 		s.Scenario.Event = f.event
 		pre, post := f.payloadParts(0, 0)
-		s.Scenario.PayloadSize = len(pre) + len(post) + 1
+		s.Scenario.PayloadSize = len(buildPayload(pre, post, 0))
 	}
 	if f.duration > 0 {
 		s.Scenario.Duration = f.duration.String()
