@@ -106,6 +106,11 @@ func (p *progress) tick() {
 		rec.T, rec.SocketsUp, b.f.sockets, rec.Joined, b.f.sockets*b.f.channels, rec.PushRate,
 		name, fmtLat(lat.Quantile(0.5), lat.N), fmtLat(lat.Quantile(0.99), lat.N), rec.FrameRate, errs, rec.Reconnects)
 	if p.tty {
+		// A line longer than the terminal wraps, and \r would then redraw
+		// only its last part.
+		if w := ttyWidth(p.stderr); w > 1 {
+			line = truncate(line, w-1)
+		}
 		fmt.Fprintf(p.stderr, "\r\x1b[K%s", line)
 	} else {
 		fmt.Fprintf(p.stderr, "phx bench: %s\n", line)
@@ -548,4 +553,24 @@ func writeHistogram(w io.Writer, name string, s *hdr.Snapshot) {
 			counts[k], 100*float64(counts[k])/float64(s.N), 100*float64(cum)/float64(s.N), bar)
 	}
 	_ = tw.Flush()
+}
+
+// truncate cuts s to n visible runes; colour escapes do not count, and
+// a cut line ends with a reset so that no colour is left on.
+func truncate(s string, n int) string {
+	visible, inEscape := 0, false
+	for at, r := range s {
+		switch {
+		case inEscape:
+			inEscape = r != 'm'
+		case r == '\x1b':
+			inEscape = true
+		default:
+			if visible == n {
+				return s[:at] + ansiReset
+			}
+			visible++
+		}
+	}
+	return s
 }

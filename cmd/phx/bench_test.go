@@ -279,3 +279,22 @@ func TestRaiseFileLimitSaysWhenSocketsExceedIt(t *testing.T) {
 		t.Fatalf("warning for 10 sockets: %q", msg)
 	}
 }
+
+func TestTruncateKeepsEscapesWhole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abcdef", 3, "abc" + ansiReset},
+		{"µs µs", 2, "µs" + ansiReset},
+		{"a" + ansiRed + "bcd" + ansiReset + "ef", 3, "a" + ansiRed + "bc" + ansiReset},
+		{"ab" + ansiRed + "c" + ansiReset, 3, "ab" + ansiRed + "c" + ansiReset},
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -4,7 +4,10 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"syscall"
+	"unsafe"
 )
 
 // raiseFileLimit lifts the soft open-file limit to the hard one (Go does so
@@ -28,4 +31,17 @@ func raiseFileLimit(sockets uint64) string {
 			"raise it (ulimit -Hn as root, LimitNOFILE= under systemd) or expect connect errors", sockets, need, lim.Cur)
 	}
 	return ""
+}
+
+// ttyWidth is the width in columns of the terminal w writes to, or 0.
+func ttyWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	var ws struct{ row, col, x, y uint16 }
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), uintptr(syscall.TIOCGWINSZ), uintptr(unsafe.Pointer(&ws))); errno != 0 {
+		return 0
+	}
+	return int(ws.col)
 }

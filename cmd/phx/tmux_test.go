@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ type pane struct {
 // "$PHX" in cmdline is the phx command (this test binary acting as main).
 func newPane(t *testing.T, cmdline string) *pane {
 	t.Helper()
+	return newPaneSized(t, 120, cmdline)
+}
+
+func newPaneSized(t *testing.T, width int, cmdline string) *pane {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed")
 	}
@@ -36,7 +42,7 @@ func newPane(t *testing.T, cmdline string) *pane {
 		t.Fatal(err)
 	}
 	phx := "env " + runMainEnv + "=1 '" + bin + "'"
-	p.tmux("new-session", "-d", "-s", "phx", "-x", "120", "-y", "20",
+	p.tmux("new-session", "-d", "-s", "phx", "-x", strconv.Itoa(width), "-y", "20",
 		// The shell traps SIGINT only to outlive phx and print its exit
 		// status (tmux does not always report it for a dead pane).
 		"trap true INT; "+strings.ReplaceAll(cmdline, "$PHX", phx)+"; echo phx exited with $?")
@@ -116,12 +122,13 @@ func TestPresenceTableInTmux(t *testing.T) {
 }
 
 // TestBenchProgressInTmux: on a terminal the progress is one line redrawn
-// in place; Ctrl-C ends the hold, closes the sockets and still prints the
+// in place, cut to the terminal's width (a wrapped line could not be
+// redrawn); Ctrl-C ends the hold, closes the sockets and still prints the
 // summary.
 func TestBenchProgressInTmux(t *testing.T) {
 	t.Parallel()
 	srv := demoServer(t)
-	p := newPane(t, "$PHX bench -sockets 3 -topic 'echo:{socket}' -event echo -inflight 1 -duration 1h -interval 30ms "+srv.URL())
+	p := newPaneSized(t, 70, "$PHX bench -sockets 3 -topic 'echo:{socket}' -event echo -inflight 1 -duration 1h -interval 30ms "+srv.URL())
 	// Several redraws later, still one line.
 	first := p.screen(false, has("up 3/3  joined 3/3", "push p50"))
 	s := p.screen(false, func(s string) bool { return s != first && strings.Contains(s, "joined 3/3") })
