@@ -300,3 +300,18 @@ func TestTruncateKeepsEscapesWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchRampKeepsItsRate(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	// 6 sockets at 20 a second: five gaps of 50 ms ± 20 %.
+	c := start(t, "bench", "-sockets", "6", "-connect-rate", "20", "-jitter", "0.2", "-topic", "echo:{socket}",
+		"-duration", "1ms", "-json", srv.URL())
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d; stderr %s", code, c.stderr.String())
+	}
+	_, s := benchRecords(t, c.stdout.String())
+	if s.Ramp < 5*0.050*0.8 || s.Sockets.Connected != 6 {
+		t.Fatalf("ramp of 6 sockets at 20/s took %.3fs; %d connected", s.Ramp, s.Sockets.Connected)
+	}
+}
