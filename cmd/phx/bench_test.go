@@ -315,3 +315,18 @@ func TestBenchRampKeepsItsRate(t *testing.T) {
 		t.Fatalf("ramp of 6 sockets at 20/s took %.3fs; %d connected", s.Ramp, s.Sockets.Connected)
 	}
 }
+
+func TestBenchHeartbeatInterval(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "bench", "-heartbeat", "20ms", "-topic", "echo:x", "-duration", "500ms", "-json", srv.URL())
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d; stderr %s", code, c.stderr.String())
+	}
+	_, s := benchRecords(t, c.stdout.String())
+	// The join's reply, then a heartbeat's every 20 ms or so; at the
+	// default 30 s there would be none.
+	if s.Frames.Received < 5 || s.Scenario.Heartbeat != "20ms" {
+		t.Fatalf("%d frames in 500 ms with a 20 ms heartbeat (scenario %q)", s.Frames.Received, s.Scenario.Heartbeat)
+	}
+}
