@@ -297,6 +297,7 @@ func (s *benchSummary) merge(o *benchSummary) {
 	}
 	s.Elapsed, s.Ramp, s.Held = max(s.Elapsed, o.Elapsed), max(s.Ramp, o.Ramp), max(s.Held, o.Held)
 	s.Interrupted = s.Interrupted || o.Interrupted
+	s.Scenario.Sockets += o.Scenario.Sockets // the rest stays the first run's
 	s.Sockets.Requested += o.Sockets.Requested
 	s.Sockets.Connected += o.Sockets.Connected
 	s.Sockets.UpAtEnd += o.Sockets.UpAtEnd
@@ -354,6 +355,9 @@ func (s *benchSummary) writeText(w io.Writer, color bool) {
 		scen += fmt.Sprintf(", open loop %s/s of %s, %d B", sc.Rate, sc.Event, sc.PayloadSize)
 	case sc.Inflight > 0:
 		scen += fmt.Sprintf(", closed loop %d in flight a channel of %s, %d B", sc.Inflight, sc.Event, sc.PayloadSize)
+	}
+	if s.Runs > 1 {
+		scen += fmt.Sprintf(" (the first of %d runs, with the sockets of all)", s.Runs)
 	}
 	p("scenario\t%s", scen)
 	phase := fmt.Sprintf("ramp %.1fs, hold %.1fs", s.Ramp, s.Held)

@@ -207,7 +207,7 @@ func TestBenchMerge(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.stdout.String()), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Runs != 2 || m.Pushes.OK != 100 || m.Latency.Push.N != 100 || m.Sockets.Connected != 4 || len(m.Hosts) != 2 {
+	if m.Runs != 2 || m.Pushes.OK != 100 || m.Latency.Push.N != 100 || m.Sockets.Connected != 4 || len(m.Hosts) != 2 || m.Scenario.Sockets != 4 {
 		t.Fatalf("merged %+v", m)
 	}
 	text := start(t, append([]string{"bench", "merge", "-histogram"}, files...)...)
