@@ -593,9 +593,10 @@ func (b *bench) openLoop(ctx context.Context, chans []benchChan, stop <-chan str
 	}
 }
 
-// closeAll closes every socket, a few hundred at a time.
+// closeAll closes every socket, a thousand at a time: each Close waits for
+// the server to answer its close frame.
 func (b *bench) closeAll() {
-	sem := make(chan struct{}, 256)
+	sem := make(chan struct{}, 1024)
 	var wg sync.WaitGroup
 	for i := range b.socks {
 		s := b.socks[i].Load()
@@ -730,8 +731,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	b.rssGC = rssBytes()
 	close(progStop)
 	<-progDone
-	if ctx.Err() != nil {
-		out.status("interrupted: closing %d sockets", b.connected.Load())
+	switch n := b.connected.Load(); {
+	case ctx.Err() != nil:
+		out.status("interrupted: closing %d sockets", n)
+	case n >= 1000: // a few seconds: say what the wait is
+		out.status("closing %d sockets", n)
 	}
 	sum := b.summary(ctx.Err() != nil)
 	b.closeAll()
