@@ -234,33 +234,37 @@ func connect(ctx context.Context, rawURL string, c *connFlags, cfg phx.Config) (
 // called after Close.
 //
 // It returns as soon as ctx ends even when the dial hangs (a server that
-// accepts TCP and never answers the upgrade): phx.Connect itself returns
-// only once its dial has, which the WebSocket handshake timeout bounds
-// (handshakeTimeout sets it), and it then closes what it opened.
+// accepts TCP and never answers the upgrade). phx.Connect itself returns
+// only once its dial has, within the WebSocket handshake timeout
+// (handshakeTimeout sets it); its goroutine then closes any socket it got.
 func dialSocket(ctx context.Context, ep string, cfg *phx.Config) (sock *phx.Socket, release func(), err error) {
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type result struct {
 		sock *phx.Socket
 		err  error
 	}
-	res := make(chan result, 1)
+	res := make(chan result)
+	abandoned := make(chan struct{})
 	go func() {
 		s, err := phx.Connect(life, ep, cfg)
-		res <- result{s, err}
+		select {
+		case res <- result{s, err}:
+		case <-abandoned:
+			if err == nil {
+				_ = s.Close()
+			}
+			cancel()
+		}
 	}()
 	select {
 	case r := <-res:
-		if r.err == nil && ctx.Err() != nil {
-			_ = r.sock.Close()
-			r.err = ctx.Err()
-		}
 		if r.err != nil {
 			cancel()
 			return nil, nil, r.err
 		}
 		return r.sock, cancel, nil
 	case <-ctx.Done():
-		cancel() // a socket Connect still returns is closed by this
+		close(abandoned)
 		return nil, nil, ctx.Err()
 	}
 }
