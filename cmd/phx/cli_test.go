@@ -82,9 +82,15 @@ type cmd struct {
 
 func start(t *testing.T, args ...string) *cmd {
 	t.Helper()
+	return startIn(t, strings.NewReader(""), args...)
+}
+
+// startIn runs a command reading stdin.
+func startIn(t *testing.T, stdin io.Reader, args ...string) *cmd {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	c := &cmd{stdout: newLines(), stderr: newLines(), stop: stop, code: make(chan int, 1)}
-	go func() { c.code <- run(ctx, args, c.stdout, c.stderr) }()
+	go func() { c.code <- run(ctx, args, stdin, c.stdout, c.stderr) }()
 	t.Cleanup(func() {
 		stop()
 		<-c.code
@@ -207,7 +213,7 @@ func TestPushOutcomes(t *testing.T) {
 		{"join refused", []string{u, "room:secret", "echo"}, exitJoinRefused, "", `join room:secret refused: error {"reason":"unauthorized"}`},
 		{"upgrade refused", []string{"-socket", "token=bad", u, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + u + "/websocket: the server refused the WebSocket upgrade with HTTP 403"},
 		{"no server", []string{goneURL, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + goneURL + "/websocket"},
-		{"channel crashed", []string{u, "room:lobby", "crash"}, exitLost, "", "disconnected before reply"},
+		{"channel crashed", []string{u, "room:lobby", "crash"}, exitCrashed, "", "channel crashed on the server"},
 		{"payload not JSON", []string{u, "room:lobby", "echo", "hi"}, exitUsage, "", "PAYLOAD must be JSON"},
 		{"bad URL", []string{"ftp://x/socket", "room:lobby", "echo"}, exitUsage, "", "scheme must be"},
 		{"missing event", []string{u, "room:lobby"}, exitUsage, "", "need URL TOPIC EVENT"},
@@ -345,7 +351,7 @@ func TestDemo(t *testing.T) {
 	var out, errs strings.Builder
 	started := time.Now()
 	// speed 50: the ten-second story in about 0.2 s, pauses included.
-	code := run(ctx, []string{"demo", "-speed", "50"}, &out, &errs)
+	code := run(ctx, []string{"demo", "-speed", "50"}, nil, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr %s\nstdout:\n%s", code, errs.String(), out.String())
 	}
@@ -384,7 +390,7 @@ func TestHelp(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"listen", "push", "presence", "demo", "serve"} {
 		var out strings.Builder
-		if code := run(context.Background(), []string{name, "-help"}, io.Discard, &out); code != exitOK {
+		if code := run(context.Background(), []string{name, "-help"}, nil, &out, io.Discard); code != exitOK {
 			t.Errorf("%s -help: exit %d", name, code)
 		}
 		if !strings.Contains(out.String(), "usage: phx "+name) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,12 @@ Connects, joins every TOPIC and prints each event as one JSON line on stdout:
 Binary payloads are printed base64-encoded with "binary":true. Socket status
 (connected, reconnecting in 2s (attempt 3), joined, rejoining ...) goes to
 stderr. The socket reconnects and rejoins by itself, also after the server
-closes with code 1000. SIGINT or SIGTERM leaves the channels and exits 0.
+closes with code 1000. A rejoin starts a new session: whatever the server
+sent meanwhile was not received, and a marker line says so before the new
+session's first event:
+  {"time":"...","topic":"room:lobby","gap":true,"join_ref":"3","reason":"..."}
+(select(.gap) in jq finds them). SIGINT or SIGTERM leaves the channels and
+exits 0.
 
 URL: ws://host:4000/socket, wss://..., http(s)://... or host:4000/socket;
 "/websocket" is added unless present.
@@ -39,6 +45,44 @@ type eventLine struct {
 	Binary  bool            `json:"binary,omitempty"`
 }
 
+// gapLine marks where events may be missing: the channel rejoined.
+type gapLine struct {
+	Time    string `json:"time"`
+	Topic   string `json:"topic"`
+	Gap     bool   `json:"gap"`
+	JoinRef string `json:"join_ref"`
+	Reason  string `json:"reason"`
+}
+
+// sessions follows each topic's join session (join_ref) as seen in Joined
+// status events and in messages, whichever comes first, and says when a
+// later one begins. Join refs grow, so a message of an earlier session
+// still queued is not mistaken for a new one.
+type sessions map[string]string
+
+// next records ref for topic and reports whether it starts a session after
+// another.
+func (s sessions) next(topic, ref string) bool {
+	if ref == "" {
+		return false
+	}
+	cur, ok := s[topic]
+	if ok && !refAfter(ref, cur) {
+		return false
+	}
+	s[topic] = ref
+	return ok
+}
+
+func refAfter(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		return a != b
+	}
+	return x > y
+}
+
 // listItem is what a topic's forwarder hands the main loop: a message, or the
 // end of the subscription.
 type listItem struct {
@@ -54,18 +98,23 @@ func (m *multiString) String() string     { return strings.Join(*m, ",") }
 func (m *multiString) Set(s string) error { *m = append(*m, s); return nil }
 
 func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("listen", listenUsage+"\n"+exitCodesHelp, stderr)
+	fs := newFlagSet("listen", listenUsage+"\n"+exitCodesHelp)
 	var cf connFlags
 	cf.register(fs)
 	var events multiString
 	fs.Var(&events, "event", "print only this event (repeatable; default all)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return parseExit(err)
+		return flagError(fs, err, stdout, stderr)
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "phx listen: "+format+"\n", a...) }
+	out := newPrinter("phx listen", stderr)
+	logf := out.errorf
 	if len(pos) < 2 {
-		logf("need a URL and at least one TOPIC (phx listen -help)")
+		out.usageError("need a URL and at least one TOPIC")
+		return exitUsage
+	}
+	if err := cf.check(); err != nil {
+		out.usageError("%v", err)
 		return exitUsage
 	}
 	params, err := cf.join.value()
@@ -75,11 +124,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// A listener is long-running: it reconnects after a normal close too.
-	sock, code, err := connect(pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
+	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
+	defer release()
 	var frames <-chan phx.Message
 	if cf.verbose {
 		sub, err := sock.Subscribe(ctx)
@@ -125,6 +175,14 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	status := sock.Status()
+	var sl statusLines
+	seen := sessions{}
+	gap := func(topic, ref string) error {
+		return writeJSONLine(stdout, gapLine{
+			Time: time.Now().UTC().Format(time.RFC3339Nano), Topic: topic, Gap: true, JoinRef: ref,
+			Reason: "rejoined: events sent while the channel was away were not received",
+		})
+	}
 	ended := 0
 	for {
 		select {
@@ -142,8 +200,14 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if _, closed := st.(phx.Closed); closed {
 				continue // reported through sock.Done
 			}
-			if line := statusLine(st); line != "" {
-				logf("%s", line)
+			if j, ok := st.(phx.Joined); ok && seen.next(j.Topic, j.JoinRef) {
+				if err := gap(j.Topic, j.JoinRef); err != nil {
+					logf("writing output: %v", err)
+					return exitFailure
+				}
+			}
+			if line := sl.line(st); line != "" {
+				out.status("%s", line)
 			}
 		case m, ok := <-frames:
 			if !ok {
@@ -153,11 +217,17 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, frameLine(m))
 		case it := <-items:
 			if it.end {
-				logf("%s: subscription ended: %v", it.topic, it.err)
+				out.warn("%s: subscription ended: %v", it.topic, it.err)
 				if ended++; ended == len(topics) {
 					return exitFailure
 				}
 				continue
+			}
+			if seen.next(it.m.Topic, it.m.JoinRef) {
+				if err := gap(it.m.Topic, it.m.JoinRef); err != nil {
+					logf("writing output: %v", err)
+					return exitFailure
+				}
 			}
 			if err := writeJSONLine(stdout, eventLine{
 				Time:    time.Now().UTC().Format(time.RFC3339Nano),

@@ -50,17 +50,22 @@ type presenceLine struct {
 }
 
 func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("presence", presenceUsage+"\n"+exitCodesHelp, stderr)
+	fs := newFlagSet("presence", presenceUsage+"\n"+exitCodesHelp)
 	var cf connFlags
 	cf.register(fs)
 	format := fs.String("format", "auto", "output: table, json, or auto (table on a terminal, json otherwise)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return parseExit(err)
+		return flagError(fs, err, stdout, stderr)
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "phx presence: "+format+"\n", a...) }
+	out := newPrinter("phx presence", stderr)
+	logf := out.errorf
 	if len(pos) != 2 {
-		logf("need URL and TOPIC (phx presence -help)")
+		out.usageError("need URL and TOPIC")
+		return exitUsage
+	}
+	if err := cf.check(); err != nil {
+		out.usageError("%v", err)
 		return exitUsage
 	}
 	var table bool
@@ -71,7 +76,7 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		table = true
 	case "json":
 	default:
-		logf("-format must be table, json or auto")
+		out.usageError("-format must be table, json or auto")
 		return exitUsage
 	}
 	params, err := cf.join.value()
@@ -81,11 +86,12 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	topic := pos[1]
 
-	sock, code, err := connect(pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
+	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
+	defer release()
 	defer sock.Close()
 	var frames <-chan phx.Message
 	if cf.verbose {
@@ -113,11 +119,12 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// delivered, with each message's join session, so diffs of an earlier
 	// session never mix with the current state.
 	machine := presence.NewMachine(presence.Options{})
-	tv := &tableView{w: stdout, topic: topic, status: "connected to " + sock.Endpoint(), width: termWidth()}
+	tv := &tableView{w: stdout, topic: topic, status: "connected to " + redactURLs(sock.Endpoint()), width: termWidth()}
 	if table {
 		tv.draw(machine)
 	}
 	status := sock.Status()
+	var sl statusLines
 	for {
 		select {
 		case <-ctx.Done():
@@ -133,7 +140,7 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				status = nil
 				continue
 			}
-			line := statusLine(st)
+			line := redactURLs(sl.line(st))
 			if _, closed := st.(phx.Closed); closed || line == "" {
 				continue
 			}
@@ -141,7 +148,7 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				tv.status = line
 				tv.draw(machine)
 			} else {
-				logf("%s", line)
+				out.status("%s", line)
 			}
 		case m, ok := <-frames:
 			if !ok {
