@@ -121,7 +121,8 @@
 //
 //   - The socket actor owns the connection: dial, heartbeat, reconnect
 //     backoff and the close policy, the Status stream, Ping, and routing.
-//     Each connection adds a reader and a writer goroutine. The reader
+//     Each connection adds a reader goroutine, and a writer goroutine only
+//     while frames wait to be written (see below). The reader
 //     decodes only the envelope of each frame (package wire) and hands
 //     frames to the socket in batches, in order. The socket checks each
 //     payload's JSON (wire.CheckPayload) before routing it: a malformed
@@ -132,8 +133,7 @@
 //     channel's first Join, Push, Send, Leave or Subscribe and owned by it: its
 //     state machine, join_ref generations and stale filtering, the push
 //     buffer while joining, pending replies, the rejoin backoff, and its
-//     subscriptions. It writes its frames into the connection's writer
-//     queue itself. It stops when it closes for good, when it was never
+//     subscriptions. It writes its frames to the connection itself. It stops when it closes for good, when it was never
 //     joined and its last subscription closes, or when the socket stops:
 //     Close returns only after every channel goroutine has returned.
 //
@@ -148,12 +148,24 @@
 // everything queued at once and delivers it to subscriptions with
 // non-blocking sends, under each subscription's Overflow policy.
 //
+// Fewer hand-offs on the request path: whoever holds a connection's write
+// token may write to it. A channel that finds the connection idle (the
+// token free, nothing queued) writes its frame itself; otherwise the frame
+// joins a bounded queue, and a writer goroutine started for it writes the
+// queue out in order and ends. The reader puts a channel's phx_reply
+// straight into that channel's inbox when the socket has routed every
+// frame read before it, no socket-wide subscription is open and the route
+// is unambiguous (a read-mostly table the socket publishes at each join
+// and leave); anything else goes through the socket. A push and its reply
+// then take three goroutine hand-offs (caller to channel, reader to
+// channel, channel to caller) where they took five.
+//
 // Control before data: connection changes reach channels through a
 // conflated slot (the latest connection state) that a channel reads before
 // anything else, and orders against the frames it holds, so that a reply
 // read before a connection dropped still resolves its push.
 //
-// The socket never waits for the connection's writer either: its
+// The socket never waits for the connection's writes either: its
 // heartbeats queue behind the channels' frames without blocking it, so a
 // dead connection is still found by the heartbeat timeout.
 //
