@@ -89,17 +89,39 @@ func TestDirectWriteErrorKeepsToken(t *testing.T) {
 	}
 }
 
-// TestReplyRoutedByReader: once the connection has answered, a push's
-// reply goes from the reader straight into its channel's inbox: it
-// resolves the push while the socket actor is held busy. A reply read
-// behind a frame the actor has not routed yet waits for the actor, so it
-// never overtakes its channel's broadcasts.
+// TestReplyRoutedByReader: once the connection has answered and the
+// channel has had a reply besides its join's, a push's reply goes from the
+// reader straight into its channel's inbox: it resolves the push while the
+// socket actor is held busy. A reply read behind a frame the actor has not
+// routed yet waits for the actor, so it never overtakes its channel's
+// broadcasts.
 func TestReplyRoutedByReader(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1") // the join's reply proves the connection
 		sub := mustSub(t, ch)
+		published := func() bool {
+			c := make(chan bool, 1)
+			if err := h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(a *sockActor) {
+				_, ok := a.direct.Load("room:1")
+				c <- ok
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			return <-c
+		}
+		if published() {
+			t.Fatal("a channel that only joined is in the reader's table")
+		}
+		res := h.push(ch, "first", nil)
+		h.srv.reply(t, h.srv.expect(t, "room:1", "first"), "ok", `{}`)
+		if r := mustReady(t, res); r.err != nil {
+			t.Fatal(r.err)
+		}
+		if !published() {
+			t.Fatal("not published after a push's reply")
+		}
 		held, release := make(chan struct{}), make(chan struct{})
 		hold := func() {
 			if err := h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(*sockActor) { close(held); <-release }}); err != nil {
@@ -108,7 +130,7 @@ func TestReplyRoutedByReader(t *testing.T) {
 			<-held
 		}
 		hold()
-		res := h.push(ch, "a", nil)
+		res = h.push(ch, "a", nil)
 		pm := h.srv.expect(t, "room:1", "a")
 		h.srv.reply(t, pm, "ok", `{"n":1}`)
 		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `{"n":1}` {

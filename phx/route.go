@@ -18,6 +18,8 @@ type route struct {
 	olds    []oldRoute
 	slow    bool // in an inbox overflow episode
 	dropped uint64
+	replies uint8 // replies routed here, up to 2: see publishRoute
+	pub     bool  // published for routeDirect
 }
 
 type oldRoute struct {
@@ -84,13 +86,24 @@ type routeView struct {
 	ref string
 }
 
-// publishRoute publishes topic's route for routeDirect after a change:
-// only a route with a current channel and no old ones, the only case
-// where the reader may route a reply itself.
+// publishRoute updates topic's published route for routeDirect after a
+// change. Only a route with a current channel and no old ones is
+// published, the only case where the reader may route a reply itself, and
+// only once the channel has had a reply besides its join's (see
+// handleFrame): a channel that only joins and listens costs the table
+// nothing.
 func (a *sockActor) publishRoute(topic string) {
 	rt := a.routes[topic]
-	if rt == nil || rt.cur == nil || len(rt.olds) > 0 {
-		a.direct.Delete(topic)
+	if rt == nil || rt.cur == nil || len(rt.olds) > 0 || rt.replies < 2 {
+		if rt != nil {
+			rt.replies = 0 // another session: count anew
+		}
+		if rt == nil || rt.pub {
+			a.direct.Delete(topic)
+		}
+		if rt != nil {
+			rt.pub = false
+		}
 		return
 	}
 	if v, ok := a.direct.Load(topic); ok {
@@ -99,6 +112,7 @@ func (a *sockActor) publishRoute(topic string) {
 		}
 	}
 	a.direct.Store(topic, &routeView{ca: rt.cur, ref: rt.curRef})
+	rt.pub = true
 }
 
 // routeDirect, run by the reader, puts a channel's reply straight into the
@@ -191,6 +205,11 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		switch {
 		case err == nil:
 			rt.slow = false
+			if m.Event == wire.EventReply && rt.replies < 2 && ca == rt.cur && hasJR {
+				if rt.replies++; rt.replies == 2 {
+					a.publishRoute(m.Topic)
+				}
+			}
 		case errors.Is(err, actor.ErrFull):
 			if ca.blocking.Load() {
 				a.stall = ca
