@@ -3,6 +3,7 @@ package phx
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,6 +127,10 @@ type chanActor struct {
 	joinPush   *push
 	subs       []*Subscription
 	b          *chanBusy // nil while the channel has nothing in flight
+
+	// waiting lists the user pushes sent and not resolved, by ref, for the
+	// reader's deliverDirect; written by the actor alone.
+	waiting sync.Map
 }
 
 // chanBusy is the part of a channel actor's state that only a channel

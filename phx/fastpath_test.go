@@ -226,3 +226,49 @@ func TestWriterOnDemand(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyGivenByReader: the reader gives a waiting push its reply
+// itself, so the caller wakes while the channel's goroutine is held busy;
+// the channel then forgets the push without giving a second outcome. A
+// reply of another join session is not given.
+func TestReplyGivenByReader(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, _ := h.joined("room:1")
+		res := h.push(ch, "first", nil) // the topic enters the reader's table
+		h.srv.reply(t, h.srv.expect(t, "room:1", "first"), "ok", `{}`)
+		if r := mustReady(t, res); r.err != nil {
+			t.Fatal(r.err)
+		}
+		res = h.push(ch, "a", nil)
+		pm := h.srv.expect(t, "room:1", "a")
+		held, release := make(chan struct{}), make(chan struct{})
+		if err := ch.a.Load().mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { close(held); <-release }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		h.srv.send(t, wire.Message{JoinRef: wire.NewRef("999"), Ref: pm.Ref, Topic: "room:1", Event: wire.EventReply,
+			Payload: []byte(`{"status":"ok","response":{"wrong":1}}`)})
+		notReady(t, res)
+		h.srv.reply(t, pm, "error", `{"n":1}`)
+		r := mustReady(t, res)
+		var re *ReplyError
+		if !errors.As(r.err, &re) || re.Status != "error" || string(r.r.Response) != `{"n":1}` {
+			t.Fatalf("push with the channel held: %+v", r)
+		}
+		close(release)
+		synctest.Wait()
+		if d := h.debug(); d.pending != 0 || d.deadlines != 0 {
+			t.Fatalf("channel still holds the push: %+v", d)
+		}
+		n := 0
+		ch.a.Load().waiting.Range(func(any, any) bool { n++; return true })
+		if n != 0 {
+			t.Fatalf("%d pushes still listed for the reader", n)
+		}
+		if st := h.sock.Stats(); st.Stale != 1 || st.Unrouted != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}

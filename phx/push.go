@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/phxgo/wire"
@@ -36,7 +37,12 @@ type push struct {
 
 	ref, joinRef string
 	sent, done   bool
+	listed       bool // in its channel's waiting table (see deliverDirect)
 	dl           deadline
+
+	// given is set by whoever sends the one result on reply: the channel
+	// actor, or the reader for a reply it delivers itself.
+	given atomic.Bool
 }
 
 type pushResult struct {
@@ -93,11 +99,44 @@ func (ca *chanActor) badReply(p *push, err error) {
 }
 
 func (ca *chanActor) userReply(p *push, rep Reply) {
+	ca.resolve(p, userResult(rep))
+}
+
+// userResult is a user push's outcome for its reply rep.
+func userResult(rep Reply) pushResult {
 	res := pushResult{reply: rep}
 	if rep.Status != "ok" {
 		res.err = &ReplyError{Status: rep.Status, Response: rep.Response}
 	}
-	ca.resolve(p, res)
+	return res
+}
+
+// deliverDirect, run by the reader (see routeDirect), gives a waiting
+// push its reply m at once, so that the caller wakes without waiting for
+// the channel's goroutine; the channel then takes the same frame from its
+// inbox to forget the push, and finds its outcome given already. The
+// channel lists a push in its waiting table before writing it, with every
+// field read here set, and unlists it when it resolves it.
+func (ca *chanActor) deliverDirect(m *wire.Message, joinRef string) {
+	ref, ok := m.Ref.Get()
+	if !ok {
+		return
+	}
+	v, ok := ca.waiting.Load(ref)
+	if !ok {
+		return
+	}
+	p := v.(*push)
+	if p.joinRef != joinRef {
+		return
+	}
+	r, err := wire.ParseReply(m)
+	if err != nil {
+		return // the channel reports it
+	}
+	if p.given.CompareAndSwap(false, true) {
+		p.reply <- userResult(Reply{Status: r.Status, Response: r.Response, Binary: r.Binary})
+	}
 }
 
 func (ca *chanActor) cancelPush(p *push) {
@@ -135,6 +174,10 @@ func (ca *chanActor) handlePush(p *push) {
 func (ca *chanActor) sendPush(p *push) {
 	p.ref = ca.nextRef()
 	p.joinRef = ca.joinRef
+	if p.kind == kindUser && p.reply != nil {
+		ca.waiting.Store(p.ref, p)
+		p.listed = true
+	}
 	if err := ca.writePush(p); err != nil {
 		ca.resolve(p, pushResult{err: err})
 		return
@@ -238,6 +281,9 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	}
 	p.done = true
 	ca.cancel(&p.dl)
+	if p.listed {
+		ca.waiting.Delete(p.ref)
+	}
 	if b := ca.b; b == nil {
 		// nothing of it was kept
 	} else if p.sent {
@@ -247,7 +293,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	} else if i := slices.Index(b.buf, p); i >= 0 {
 		b.buf = slices.Delete(b.buf, i, i+1)
 	}
-	if p.reply != nil {
+	if p.reply != nil && p.given.CompareAndSwap(false, true) {
 		p.reply <- r // capacity 1, sent once
 	}
 }

@@ -145,6 +145,7 @@ func (a *sockActor) routeDirect(h *connHandle, m *wire.Message) bool {
 		return false // the actor reports it
 	}
 	m.Payload = p
+	rv.ca.deliverDirect(m, rv.ref)
 	return rv.ca.in.TryPut(inItem{h: h, m: *m}) == nil
 }
 
