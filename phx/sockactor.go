@@ -454,6 +454,10 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 		reason = cause
 	}
 	a.setState(StateClosed)
+	// Nobody takes connection events any more: a reader waiting for room
+	// to hand over its last error (with the actor's context, which ends
+	// only after Run returns) gives up, so that the wait below ends.
+	a.evq.Close()
 	chErr := ErrClosed
 	if reason != nil && !errors.Is(reason, errUserClose) && !errors.Is(reason, ErrClosed) {
 		chErr = fmt.Errorf("%w: %w", ErrClosed, reason)
