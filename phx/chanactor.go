@@ -100,7 +100,7 @@ const chanInbox = 1024
 // chanActor is a channel's actor. Every field below ch is owned by its
 // goroutine, except: stateA, blocking (written by the actor, read by
 // anyone), retired and final (written before done is closed, read after),
-// and mb, done, in (shared by construction).
+// ctlOver (the socket actor's), and mb, done, in (shared by construction).
 type chanActor struct {
 	s    *Socket
 	g    *actor.Group // the socket's, which runs the actor's goroutine
@@ -116,6 +116,7 @@ type chanActor struct {
 	blocking atomic.Bool                // a subscription uses the Block policy
 	retired  atomic.Bool                // stopped because it was idle: callers start a new one
 	final    error                      // why it closed for good
+	ctlOver  uint8                      // socket actor only: control frames let past the full inbox
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/phxgo/phxgo/wire"
 )
 
 // evqLen is the number of connection events the socket actor has not taken.
@@ -55,6 +56,53 @@ func TestSocketEndingByItselfDoesNotHang(t *testing.T) {
 		}
 		if err := h.sock.Err(); err == nil {
 			t.Fatal("Err is nil")
+		}
+	})
+}
+
+// TestInboxBoundHoldsAgainstControlFrames: replies the channel did not ask
+// for, phx_error and phx_close do not pass a full inbox's bound; the reply
+// to a push the channel waits for still does, even behind them.
+func TestInboxBoundHoldsAgainstControlFrames(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:stuck")
+		res := h.push(ch, "req", nil)
+		pm := h.srv.expect(t, "room:stuck", "req")
+		held, release := make(chan struct{}), make(chan struct{})
+		ca := ch.a.Load()
+		if err := ca.mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { close(held); <-release }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		jr := jm.JoinRef.String()
+		for i := range chanInbox {
+			h.srv.push(t, jr, "room:stuck", "n", strconv.Itoa(i))
+		}
+		const bogus = 20000
+		for i := range bogus {
+			h.srv.send(t, wire.Message{JoinRef: ref(jr), Ref: ref(strconv.Itoa(1_000_000 + i)), Topic: "room:stuck",
+				Event: wire.EventReply, Payload: []byte(`{"status":"ok","response":{}}`)})
+			if i%1000 == 0 {
+				synctest.Wait()
+			}
+		}
+		for range 100 {
+			h.srv.push(t, "998", "room:stuck", wire.EventError, "{}")
+			h.srv.push(t, "999", "room:stuck", wire.EventClose, "{}")
+		}
+		h.srv.reply(t, pm, "ok", `"r"`)
+		synctest.Wait()
+		if n := ca.in.Len(); n > chanInbox+3 {
+			t.Fatalf("inbox holds %d frames, bound %d", n, chanInbox)
+		}
+		if st := h.sock.Stats(); st.Overflowed < bogus {
+			t.Fatalf("overflowed %d, want ≥ %d", st.Overflowed, bogus)
+		}
+		close(release)
+		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `"r"` {
+			t.Fatalf("reply behind the bogus ones: %+v", r)
 		}
 	})
 }

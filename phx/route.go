@@ -28,12 +28,15 @@ type oldRoute struct {
 // handleFrame routes one frame: heartbeat and ping replies to the socket
 // itself, everything else by topic (a map lookup) to the channel actor
 // that owns it, through that channel's inbox. It never waits for a channel
-// (see chanInbox): a broadcast that finds the inbox full is dropped,
-// counted (Stats.Overflowed) and reported as a SlowConsumer for the topic,
-// unless the channel has a Block subscription, in which case the socket
-// stops taking frames (and only frames) until the inbox has room. Replies,
-// phx_error and phx_close are never dropped: they answer requests of the
-// channel and bring it to a state where it sends no more.
+// (see chanInbox): a frame that finds the inbox full is dropped, counted
+// (Stats.Overflowed) and reported as a SlowConsumer for the topic, unless
+// the channel has a subscription that waits for its consumer, in which
+// case the socket stops taking frames (and only frames) until the inbox
+// has room. Past the bound go only the replies the channel waits for (it
+// holds a ticket for each ref it sent) and one phx_error and one phx_close
+// per overflow, which bring it to a state where it sends no more: so the
+// inbox stays within chanInbox plus the channel's pending pushes plus two,
+// whatever the server sends.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
@@ -58,10 +61,22 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		it := inItem{h: h, m: *m}
 		var err error
 		switch m.Event {
-		case wire.EventReply, wire.EventError, wire.EventClose:
-			err = ca.in.Force(it)
+		case wire.EventReply:
+			ref, _ := m.Ref.Get()
+			err = ca.in.TryPutKey(it, ref)
+		case wire.EventError, wire.EventClose:
+			err = ca.in.TryPut(it)
+			if errors.Is(err, actor.ErrFull) && ca.ctlOver < 2 {
+				ca.ctlOver++
+				err = ca.in.Force(it)
+			} else if err == nil {
+				ca.ctlOver = 0
+			}
 		default:
 			err = ca.in.TryPut(it)
+			if err == nil {
+				ca.ctlOver = 0
+			}
 		}
 		switch {
 		case err == nil:
