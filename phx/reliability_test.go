@@ -106,3 +106,52 @@ func TestInboxBoundHoldsAgainstControlFrames(t *testing.T) {
 		}
 	})
 }
+
+// TestSocketWideBlockDoesNotFreezeSocket: a socket-wide subscription whose
+// consumer is stuck (Block policy) waits alone: Ping, another topic's Join
+// and the heartbeat go on, and what it cannot take is dropped and counted.
+func TestSocketWideBlockDoesNotFreezeSocket(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
+		_, jm := h.joined("room:1")
+		tap := h.sock.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)}, "n")
+		const n = 3 * tapQueue
+		for i := range n {
+			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
+		}
+		synctest.Wait()
+		ping := async(func() error { _, err := h.sock.Ping(context.Background()); return err })
+		pm := h.srv.expect(t, "phoenix", "heartbeat")
+		h.srv.reply(t, pm, "ok", "{}")
+		if err := mustReady(t, ping); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+		h.joined("room:2")
+		sleep(100 * time.Millisecond)
+		hb := h.srv.expect(t, "phoenix", "heartbeat")
+		h.srv.reply(t, hb, "ok", "{}")
+		sleep(100 * time.Millisecond)
+		h.srv.expect(t, "phoenix", "heartbeat") // the previous one was answered in time
+		// The tapper holds one message in the buffer, waits with one, holds
+		// at most a queue's worth taken in a batch and queues as many
+		// again: the rest were dropped and counted.
+		if got, least := tap.Dropped(), uint64(n-2*tapQueue-2); got < least {
+			t.Fatalf("dropped %d, want at least %d", got, least)
+		}
+		if st := h.sock.Stats(); st.Dropped != tap.Dropped() {
+			t.Fatalf("stats %+v", st)
+		}
+		for i := range 5 {
+			if m := <-tap.C(); string(m.Payload) != strconv.Itoa(i) {
+				t.Fatalf("message %d: %s", i, m.Payload)
+			}
+		}
+		tap.Close()
+		for range tap.C() { // closed: ends after what was buffered
+		}
+		if tap.Err() != nil {
+			t.Fatal(tap.Err())
+		}
+	})
+}

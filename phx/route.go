@@ -99,17 +99,6 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 	a.tap(m)
 }
 
-// tap delivers m to the socket-wide subscriptions.
-func (a *sockActor) tap(m *wire.Message) {
-	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
-		return
-	}
-	jr, _ := m.JoinRef.Get()
-	ref, _ := m.Ref.Get()
-	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
-	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
-}
-
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a
 // ping's.
 func (a *sockActor) handleReply(m *wire.Message) {

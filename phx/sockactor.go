@@ -124,7 +124,9 @@ type sockActor struct {
 	pending map[string]*push // sent heartbeats and pings by ref
 	routes  map[string]*route
 	chans   map[*chanActor]struct{}
-	taps    []*Subscription
+	taps    []*Subscription // the socket-wide subscriptions, which tapper delivers to
+	tapper  *tapper         // nil until the first socket-wide subscription
+	tapSlow bool            // the tapper's queue overflowed, until it has room
 
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
@@ -438,11 +440,9 @@ func (a *sockActor) handleMsg(m sockMsg) {
 			rt.cur, rt.curRef = nil, ""
 		}
 	case subscribeMsg:
-		a.taps = append(a.taps, m.sub)
+		a.addTap(m.sub)
 	case unsubscribeMsg:
-		a.taps = removeSub(a.taps, m.sub)
-		m.sub.finish(nil)
-		m.done <- struct{}{}
+		a.removeTap(m.sub, m.done)
 	case sockRun:
 		m.runOn(a)
 	}
@@ -468,10 +468,7 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	for _, p := range a.pending {
 		a.resolve(p, pushResult{err: chErr})
 	}
-	for _, sub := range a.taps {
-		sub.finish(chErr)
-	}
-	a.taps = nil
+	a.taps = nil // the tapper ends them with chErr
 	a.rcTimer.Stop()
 	a.hbTimer.Stop()
 	a.dlTimer.Stop()

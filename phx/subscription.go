@@ -27,7 +27,7 @@ type Subscription struct {
 	dropped  atomic.Uint64
 
 	s        *Socket
-	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket actor)
+	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket's tapper)
 	events   []string   // nil: all
 	overflow Overflow
 	topic    string
