@@ -99,8 +99,9 @@ type Config struct {
 	SubscriptionBuffer int
 	// Overflow is the default overflow policy of subscriptions. Zero: DropNewest.
 	Overflow Overflow
-	// StatusBuffer bounds the Status stream; when it is full the oldest event
-	// is dropped. Zero: 64.
+	// StatusBuffer bounds each status stream (Status, WatchStatus); when one
+	// is full its oldest event is dropped and counted (Stats.StatusDropped).
+	// Zero: 64.
 	StatusBuffer int
 
 	// ReadLimit bounds an inbound frame in bytes. Zero: 16 MiB.

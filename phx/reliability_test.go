@@ -155,3 +155,57 @@ func TestSocketWideBlockDoesNotFreezeSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusStreams: each WatchStatus reader sees every event, whatever
+// the others take; a full stream drops its oldest events and counts them;
+// a stream ends with its reader's ctx, and every stream after Closed.
+func TestStatusStreams(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, StatusBuffer: 4})
+		h.statuses()
+		a := h.sock.WatchStatus(context.Background())
+		b := h.sock.WatchStatus(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := h.sock.WatchStatus(ctx)
+		cancel()
+		synctest.Wait()
+		for range gone {
+		}
+		var topics []string
+		for i := range 10 {
+			topic := "room:" + strconv.Itoa(i)
+			h.joined(topic)
+			topics = append(topics, topic)
+		}
+		synctest.Wait()
+		// Status and a and b each hold the newest 4 Joined events; the
+		// other 3×6 were dropped and counted.
+		for name, c := range map[string]<-chan Status{"Status": h.sock.Status(), "a": a, "b": b} {
+			for i := range 4 {
+				st := <-c
+				if j, ok := st.(Joined); !ok || j.Topic != topics[6+i] {
+					t.Fatalf("%s event %d: %#v", name, i, st)
+				}
+			}
+		}
+		if st := h.sock.Stats(); st.StatusDropped != 3*6 {
+			t.Fatalf("status dropped %d, want 18", st.StatusDropped)
+		}
+		if err := h.sock.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]<-chan Status{"a": a, "b": b} {
+			var last Status
+			for st := range c {
+				last = st
+			}
+			if _, ok := last.(Closed); !ok {
+				t.Fatalf("%s ended with %#v", name, last)
+			}
+		}
+		if _, ok := <-h.sock.WatchStatus(context.Background()); ok {
+			t.Fatal("a stream of a closed socket is open")
+		}
+	})
+}

@@ -128,6 +128,8 @@ type sockActor struct {
 	tapper  *tapper         // nil until the first socket-wide subscription
 	tapSlow bool            // the tapper's queue overflowed, until it has room
 
+	watchers []*statusWatch // the status streams
+
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
 }
@@ -144,6 +146,11 @@ func newSockActor(s *Socket, ready chan struct{}) *sockActor {
 	}
 }
 
+// initStatus makes the Status stream the first status stream.
+func (a *sockActor) initStatus() {
+	a.watchers = []*statusWatch{{c: a.s.status}}
+}
+
 func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -152,6 +159,7 @@ func stoppedTimer() *time.Timer {
 
 func (a *sockActor) run(ctx context.Context) (err error) {
 	a.ctx = ctx
+	a.initStatus()
 	// Channels are stopped by the socket alone, with the reason it chooses,
 	// once it stops itself.
 	a.chCtx, a.chCancel = context.WithCancelCause(context.WithoutCancel(ctx))
@@ -226,6 +234,8 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		case <-a.rcTimer.C:
 			a.rcArmed = false
 			a.dial()
+		case <-a.s.statq.Ready():
+			a.flushStatus()
 		case <-a.dlTimer.C:
 			a.dlAt = time.Time{}
 			now := time.Now()
@@ -279,8 +289,6 @@ func (a *sockActor) fire(d *deadline) {
 		}
 	}
 }
-
-func (a *sockActor) emit(st Status) { a.s.emit(st) }
 
 func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
 
@@ -443,6 +451,10 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		a.addTap(m.sub)
 	case unsubscribeMsg:
 		a.removeTap(m.sub, m.done)
+	case watchMsg:
+		a.watch(m)
+	case unwatchMsg:
+		a.unwatch(m.w)
 	case sockRun:
 		m.runOn(a)
 	}
@@ -505,7 +517,6 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	if !errors.Is(reason, errUserClose) {
 		st = reason
 	}
-	a.emit(Closed{Err: st})
-	close(a.s.status)
+	a.closeStatus(Closed{Err: st})
 	return reason
 }
