@@ -128,6 +128,7 @@ type chanActor struct {
 	joinRef    string
 	joinPush   *push
 	subs       []*Subscription
+	sw         slowWait  // waits on consumers
 	b          *chanBusy // nil while the channel has nothing in flight
 }
 
@@ -192,6 +193,7 @@ func (ca *chanActor) tidy(moved bool) bool {
 	}
 	ca.tidyAt = now + 1
 	ca.b = nil
+	ca.sw = slowWait{} // stopped after its last wait
 	if moved {
 		ca.g.Spawn(ca.ctx, ca)
 		return true

@@ -120,13 +120,13 @@ func (ca *chanActor) serverClose() {
 // deliver hands m to the channel's subscriptions.
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done())
+	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done(), &ca.sw)
 }
 
 func (ca *chanActor) subsChanged() {
 	b := false
 	for _, sub := range ca.subs {
-		b = b || sub.overflow == Block
+		b = b || sub.overflow == Block || sub.overflow == Backpressure
 	}
 	if ca.blocking.Load() != b {
 		ca.blocking.Store(b)

@@ -4,6 +4,7 @@ package phx
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -24,28 +25,52 @@ func (h *harness) evqLen() int {
 
 // TestSocketEndingByItselfDoesNotHang: the reader, holding its last error
 // while the socket's event queue is full, must not keep the socket from
-// ending when the reconnect backoff gives up after a heartbeat timeout.
+// ending when the socket ends by itself meanwhile (here: a malformed
+// payload further in the batch it was waiting with, and a reconnect
+// backoff that gives up).
 func TestSocketEndingByItselfDoesNotHang(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{
-			HeartbeatInterval: 100 * time.Millisecond,
+			HeartbeatInterval: -1,
 			Reconnect:         func() backoff.BackOff { return &backoff.StopBackOff{} },
 		})
 		ch, jm := h.joined("room:1")
+		jr := jm.JoinRef.String()
 		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
-		defer sub.Close()
-		// Fill the subscription, the channel's inbox and the socket's
-		// event queue: the reader then waits to hand over what it reads.
-		for i := 0; h.evqLen() < 256; i++ {
+		ca := ch.a.Load()
+		// The channel waits for the consumer and its inbox fills.
+		for i := 0; ca.in.Len() < chanInbox; i++ {
 			if i > 4*chanInbox {
-				t.Fatal("the event queue never filled")
+				t.Fatal("the inbox never filled")
 			}
-			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
+			h.srv.push(t, jr, "room:1", "n", strconv.Itoa(i))
 			synctest.Wait()
 		}
-		h.srv.closeWith(1011) // the reader's last error waits for room
-		sleep(time.Second)    // heartbeat timeout, backoff gives up
+		// One batch for the socket: a frame that finds the inbox full, then
+		// a malformed payload.
+		held, release := make(chan struct{}), make(chan struct{})
+		if err := h.sock.mb.Tell(context.Background(), testFuncMsg{f: func(*sockActor) { close(held); <-release }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		h.srv.push(t, jr, "room:1", "n", `"waits"`)
+		h.srv.sendRaw(wire.Text, []byte(`[null,null,"room:1","n",{"a":}]`))
+		synctest.Wait()
+		close(release)
+		// The socket waits for room in the inbox; the reader fills the
+		// event queue, then its last error waits for room too.
+		for i := 0; h.evqLen() < 256; i++ {
+			if i > 1024 {
+				t.Fatal("the event queue never filled")
+			}
+			h.srv.push(t, jr, "room:1", "n", `"more"`)
+			synctest.Wait()
+		}
+		h.srv.closeWith(1011)
+		synctest.Wait()
+		sub.Close() // the socket goes on, meets the bad payload and ends
+		sleep(time.Second)
 		if h.sock.State() != StateClosed {
 			t.Fatalf("state %v", h.sock.State())
 		}
@@ -54,8 +79,8 @@ func TestSocketEndingByItselfDoesNotHang(t *testing.T) {
 		default:
 			t.Fatal("the socket ended but Done is not closed")
 		}
-		if err := h.sock.Err(); err == nil {
-			t.Fatal("Err is nil")
+		if err := h.sock.Err(); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("Err = %v", err)
 		}
 	})
 }

@@ -38,9 +38,21 @@ type oldRoute struct {
 // inbox stays within chanInbox plus the channel's pending pushes plus two,
 // whatever the server sends.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if !a.routed {
+		if !a.route(h, m) {
+			return // stalled before the channel took it
+		}
+		a.routed = true
+	}
+	a.tap(m)
+}
+
+// route hands m to its channel, or handles it when it is the socket's own;
+// false when m must wait for room in its channel's inbox.
+func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
-		return
+		return true
 	}
 	rt := a.routes[m.Topic]
 	var ca *chanActor
@@ -84,7 +96,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		case errors.Is(err, actor.ErrFull):
 			if ca.blocking.Load() {
 				a.stall = ca
-				return
+				return false
 			}
 			a.s.nOverflowed.Add(1)
 			rt.dropped++
@@ -96,13 +108,12 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 			a.s.nUnrouted.Add(1) // the channel has just stopped
 		}
 	}
-	a.tap(m)
+	return true
 }
 
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a
 // ping's.
 func (a *sockActor) handleReply(m *wire.Message) {
-	defer a.tap(m)
 	ref, ok := m.Ref.Get()
 	p := a.pending[ref]
 	if !ok || p == nil {

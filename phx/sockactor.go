@@ -101,7 +101,15 @@ type sockActor struct {
 	batch []connEvent // the batch being handled
 	bi    int         // next event of batch
 	stall *chanActor  // batch waits for room in this channel's inbox
-	outq  []outFrame  // frames of the socket waiting for room in the writer's queue
+	// tapStall: batch waits for room in the tapper's queue; routed: the
+	// current event's frame reached its channel, only the tap is left.
+	tapStall, routed bool
+	// heldBack: the socket stopped taking frames since the last heartbeat
+	// went out, so its reply may be waiting behind them; hbRecv is the
+	// frames read by the last heartbeat deadline.
+	heldBack bool
+	hbRecv   uint64
+	outq     []outFrame // frames of the socket waiting for room in the writer's queue
 
 	conn    *connHandle // current attempt or open connection
 	open    bool        // conn is open
@@ -185,7 +193,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			}
 			break
 		}
-		if a.batch != nil && a.stall == nil {
+		if a.batch != nil && !a.stalled() {
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -198,9 +206,12 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			out, next = a.conn.out, a.outq[0]
 		}
 		var evReady, space <-chan struct{}
-		if a.stall != nil {
+		switch {
+		case a.stall != nil:
 			space = a.stall.in.Space()
-		} else {
+		case a.tapStall:
+			space = a.tapper.in.Space()
+		default:
 			evReady = a.evq.Ready()
 		}
 		select {
@@ -217,7 +228,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-space:
-			a.stall = nil
+			a.stall, a.tapStall = nil, false
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -248,21 +259,28 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 }
 
 // runBatch handles the current batch of connection events from where it
-// stopped; it stops early when a channel's inbox is full and the channel
-// asked to be waited for (a Block subscription).
+// stopped; it stops early when a channel's inbox (or the tapper's queue) is
+// full and a subscription there waits for its consumer (Backpressure,
+// Block). The reader then fills the event queue and waits, and the server
+// is pushed back.
 func (a *sockActor) runBatch() error {
 	for a.bi < len(a.batch) {
 		if err := a.handleEv(&a.batch[a.bi]); err != nil {
 			return err
 		}
-		if a.stall != nil {
+		if a.stalled() {
+			a.heldBack = true
 			return nil
 		}
 		a.bi++
+		a.routed = false
 	}
 	a.evbuf, a.batch, a.bi = a.batch, nil, 0
 	return nil
 }
+
+// stalled: the batch waits for a consumer.
+func (a *sockActor) stalled() bool { return a.stall != nil || a.tapStall }
 
 func (a *sockActor) armDeadlines() {
 	if len(a.dls) == 0 {
@@ -366,7 +384,7 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 func (a *sockActor) onLost(err error, req *closeReq) error {
 	wasOpen := a.open
 	a.teardown(a.conn, req)
-	a.stall = nil // the rest of the batch is of the connection that ended
+	a.stall, a.tapStall = nil, false // the rest of the batch is of the connection that ended
 	a.stopHeartbeat()
 	for _, p := range a.pending {
 		if p.kind == kindPing {

@@ -17,6 +17,7 @@ type tapper struct {
 	in   *actor.Queue[tapItem]
 	subs []*Subscription // owned by Run
 	buf  []tapItem
+	sw   slowWait
 }
 
 type tapOp uint8
@@ -67,7 +68,7 @@ func (t *tapper) Run(ctx context.Context) error {
 				it.sub.finish(nil)
 				it.done <- struct{}{}
 			case tapMsg:
-				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done())
+				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done(), &t.sw)
 			}
 		}
 		t.buf = items
@@ -113,9 +114,22 @@ func (a *sockActor) removeTap(sub *Subscription, done chan struct{}) {
 	}
 }
 
+// tapWaits: a socket-wide subscription waits for its consumer
+// (Backpressure), so the socket waits for the tapper rather than drop. Block
+// does not: its wait has no bound, and the socket's own frames (pings,
+// heartbeats, other topics) must not wait behind it.
+func (a *sockActor) tapWaits() bool {
+	for _, sub := range a.taps {
+		if sub.overflow == Backpressure {
+			return true
+		}
+	}
+	return false
+}
+
 // tap hands m to the tapper for the socket-wide subscriptions that want
-// it. When the tapper has fallen tapQueue messages behind, m is dropped for
-// them, counted and reported.
+// it. When the tapper has fallen tapQueue messages behind, the socket waits
+// for it (see tapWaits) or m is dropped for them, counted and reported.
 func (a *sockActor) tap(m *wire.Message) {
 	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
 		return
@@ -133,6 +147,10 @@ func (a *sockActor) tap(m *wire.Message) {
 	err := a.tapper.in.TryPut(tapItem{op: tapMsg, msg: msg})
 	if !errors.Is(err, actor.ErrFull) {
 		a.tapSlow = false
+		return
+	}
+	if a.tapWaits() {
+		a.tapStall = true // handleFrame taps m again when there is room
 		return
 	}
 	for _, sub := range a.taps {
