@@ -5,6 +5,7 @@ package phx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -233,4 +234,139 @@ func TestStatusStreams(t *testing.T) {
 			t.Fatal("a stream of a closed socket is open")
 		}
 	})
+}
+
+// TestStuckConsumerIsBounded: with default settings, a consumer that never
+// reads holds its channel (and the socket) back for SlowConsumerTimeout,
+// with bounded buffers and without a heartbeat timeout; then it is dropped
+// from, counted and reported once, and the other topic flows again with
+// nothing lost.
+func TestStuckConsumerIsBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 300 * time.Millisecond, SlowConsumerTimeout: time.Second})
+		stuckCh, j1 := h.joined("room:stuck")
+		okCh, j2 := h.joined("room:ok")
+		stuck := stuckCh.SubscribeWith([]Option{WithBuffer(4)})
+		good := okCh.Subscribe()
+		got := make(chan int, 1)
+		go func() {
+			n := 0
+			for m := range good.C() {
+				if string(m.Payload) != strconv.Itoa(n) {
+					t.Errorf("room:ok message %d: %s", n, m.Payload)
+				}
+				n++
+			}
+			got <- n
+		}()
+		const n, okN = 3 * chanInbox, 96
+		for i := range n {
+			h.srv.push(t, j1.JoinRef.String(), "room:stuck", "n", strconv.Itoa(i))
+			if i%(n/okN) == 0 {
+				h.srv.push(t, j2.JoinRef.String(), "room:ok", "n", strconv.Itoa(i/(n/okN)))
+			}
+		}
+		synctest.Wait()
+		ca := stuckCh.a.Load()
+		if l := ca.in.Len(); l > chanInbox {
+			t.Fatalf("inbox %d", l)
+		}
+		if l := h.evqLen(); l > 256 {
+			t.Fatalf("event queue %d", l)
+		}
+		if stuck.Dropped() != 0 {
+			t.Fatalf("dropped %d before the stuck bound", stuck.Dropped())
+		}
+		// The heartbeat's reply waits behind the frames held back.
+		sleep(300 * time.Millisecond)
+		hb := h.srv.expect(t, "phoenix", "heartbeat")
+		h.srv.reply(t, hb, "ok", "{}")
+		sleep(700 * time.Millisecond) // the stuck bound
+		synctest.Wait()
+		if got, want := stuck.Dropped(), uint64(n-4); got != want {
+			t.Fatalf("dropped %d, want %d", got, want)
+		}
+		if len(stuck.C()) != 4 {
+			t.Fatalf("buffered %d", len(stuck.C()))
+		}
+		st := h.sock.Stats()
+		if st.Dropped != n-4 || st.Overflowed != 0 || st.Reconnects != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		reports := 0
+		for _, s := range h.statuses() {
+			switch s := s.(type) {
+			case SlowConsumer:
+				if s.Topic == "room:stuck" {
+					reports++
+				}
+			case Disconnected:
+				t.Fatalf("disconnected: %v", s.Err)
+			}
+		}
+		if reports != 1 {
+			t.Fatalf("SlowConsumer reports %d", reports)
+		}
+		good.Close()
+		if k := <-got; k != okN {
+			t.Fatalf("room:ok got %d of %d", k, okN)
+		}
+	})
+}
+
+// TestStuckConsumerPropertyAnyPolicy: whatever the overflow policy of a
+// consumer that never reads, every public call returns within its bound
+// and Close ends every goroutine (synctest fails the test on one left).
+func TestStuckConsumerPropertyAnyPolicy(t *testing.T) {
+	t.Parallel()
+	for _, pol := range []Overflow{Backpressure, DropNewest, DropOldest, CloseWithError, Block} {
+		for _, n := range []int{10, 3 * chanInbox} {
+			t.Run(fmt.Sprintf("policy%d/n%d", pol, n), func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) { stuckConsumerCalls(t, pol, n) })
+			})
+		}
+	}
+}
+
+func stuckConsumerCalls(t *testing.T, pol Overflow, n int) {
+	h := connect(t, &Config{HeartbeatInterval: 200 * time.Millisecond, SlowConsumerTimeout: 500 * time.Millisecond,
+		Timeout: time.Second, CloseTimeout: 200 * time.Millisecond})
+	ch, jm := h.joined("room:stuck")
+	sub := ch.SubscribeWith([]Option{WithBuffer(2), WithOverflow(pol)})
+	tap := h.sock.SubscribeWith([]Option{WithBuffer(2), WithOverflow(pol)})
+	for i := range n {
+		h.srv.push(t, jm.JoinRef.String(), "room:stuck", "n", strconv.Itoa(i))
+	}
+	synctest.Wait()
+	// within runs call and checks it returns within bound.
+	within := func(name string, bound time.Duration, call func(ctx context.Context)) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		start := time.Now()
+		done := async(func() struct{} { call(ctx); return struct{}{} })
+		sleep(bound)
+		if _, ok := ready(t, done); !ok {
+			t.Fatalf("%s did not return within %v", name, bound)
+		}
+		if d := time.Since(start); d > bound {
+			t.Fatalf("%s took %v", name, d)
+		}
+	}
+	bound := 2 * time.Second
+	within("Ping", bound, func(ctx context.Context) { _, _ = h.sock.Ping(ctx) })
+	within("Join", bound, func(ctx context.Context) { _, _ = h.sock.Channel("room:other", nil).Join(ctx) })
+	within("Push", bound, func(ctx context.Context) { _, _ = ch.Push(ctx, "x", nil) })
+	within("Stats", bound, func(context.Context) { _ = h.sock.Stats() })
+	if pol != Block {
+		// Subscribe takes no ctx and waits for the channel's actor, which
+		// Block holds for as long as its consumer is stuck.
+		within("Subscribe", bound, func(context.Context) { ch.Subscribe().Close() })
+	}
+	within("Close subscription", bound, func(context.Context) { sub.Close() })
+	within("Close tap", bound, func(context.Context) { tap.Close() })
+	within("Leave", bound, func(ctx context.Context) { _ = ch.Leave(ctx) })
+	within("Close", bound, func(context.Context) { _ = h.sock.Close() })
 }
