@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve golden chaos soak
+.PHONY: test vet js bench fuzz lint demo serve golden chaos soak backpressure
 
 test: vet js
 	$(GO) test -race ./...
@@ -54,3 +54,11 @@ serve:
 # CI checks that the committed vectors are what it produces.
 golden: js
 	cd $(JS_DIR) && node golden_wire.mjs
+
+# backpressure runs the lossless-delivery checks at full size (make test
+# runs them small): 1,000,000 messages of 100 bytes at the server's full
+# pace, and 100,000 with the consumer stopping 1 s every 10,000; it prints
+# the figures.
+backpressure:
+	$(GO) test -run '^TestBackpressure' -v -count=1 -timeout 30m ./phx/ -args \
+	  -bp.blast=1000000 -bp.stalled=100000 -bp.every=10000 -bp.pause=1s

@@ -34,9 +34,11 @@ const (
 	CloseWithError
 	// Block waits for the consumer without a bound: the channel, and once
 	// its inbox is full the socket, stop taking frames for every topic
-	// until the consumer takes a message, however long that is (a stuck
-	// consumer stalls the whole socket, though not its heartbeat); use it
-	// only when the consumer is known to keep up. A socket-wide
+	// until the consumer takes a message, however long that is: a stuck
+	// consumer stalls the whole socket, and since the heartbeat deadline
+	// waits while the socket holds frames back, a connection that dies
+	// meanwhile is noticed only once the consumer moves again. Use it only
+	// when the consumer is known to keep up. A socket-wide
 	// subscription with Block waits alone: once its queue (1024 messages)
 	// is full, messages are dropped for it and counted.
 	Block
