@@ -73,8 +73,9 @@ func (supersedeReq) isChanMsg() {}
 // inItem is one inbound frame for a channel, stamped with the connection
 // that read it.
 type inItem struct {
-	h *connHandle
-	m wire.Message
+	h        *connHandle
+	m        wire.Message
+	answered bool // a reply handled ahead of its turn (answerAhead)
 }
 
 // chanMailbox bounds the requests waiting for a channel actor. Each caller
@@ -120,6 +121,8 @@ type chanActor struct {
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem
+	batch      []inItem // the frames pump is handling
+	next       int      // batch[next:] is still to be handled
 	state      ChannelState
 	joinedOnce bool // Join was called
 	firstDone  bool // the first Join has its outcome

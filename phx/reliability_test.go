@@ -370,3 +370,39 @@ func stuckConsumerCalls(t *testing.T, pol Overflow, n int) {
 	within("Leave", bound, func(ctx context.Context) { _ = ch.Leave(ctx) })
 	within("Close", bound, func(context.Context) { _ = h.sock.Close() })
 }
+
+// TestReplyOvertakesWaitingDelivery: a push's reply queued behind
+// broadcasts that wait for their consumer resolves the push at once, since
+// the consumer may be the push's caller, who reads only once it returns.
+func TestReplyOvertakesWaitingDelivery(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.SubscribeWith([]Option{WithBuffer(1)})
+		res := h.push(ch, "req", nil)
+		pm := h.srv.expect(t, "room:1", "req")
+		held, release := make(chan struct{}), make(chan struct{})
+		if err := ch.a.Load().mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { close(held); <-release }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		for i := range 5 {
+			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
+		}
+		h.srv.reply(t, pm, "ok", `"r"`)
+		synctest.Wait()
+		close(release)
+		if r := mustReady(t, res); r.err != nil || string(r.r.Response) != `"r"` {
+			t.Fatalf("push = %+v", r)
+		}
+		for i := range 5 {
+			if m := <-sub.C(); string(m.Payload) != strconv.Itoa(i) {
+				t.Fatalf("message %d: %s", i, m.Payload)
+			}
+		}
+		if sub.Dropped() != 0 {
+			t.Fatal(sub.Dropped())
+		}
+	})
+}

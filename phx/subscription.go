@@ -222,7 +222,9 @@ func (w *slowWait) stop() { w.t.Stop() }
 // (with w), one with Block without a bound; such a wait also ends with the
 // subscription's Close or with done. Only the actor that owns subs calls
 // it, so the slow flags need no lock.
-func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}, w *slowWait) []*Subscription {
+//
+// ahead, if not nil, is called before a wait.
+func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}, w *slowWait, ahead func()) []*Subscription {
 	for i := 0; i < len(subs); i++ {
 		sub := subs[i]
 		if !sub.wants(msg.Event) {
@@ -240,6 +242,9 @@ func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{},
 				// Stuck: dropping until the consumer takes a message.
 				s.dropped(sub)
 				continue
+			}
+			if ahead != nil {
+				ahead()
 			}
 			select {
 			case sub.c <- msg:
@@ -267,6 +272,9 @@ func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{},
 			subs = removeSub(subs, sub)
 			i--
 		case Block:
+			if ahead != nil {
+				ahead()
+			}
 			select {
 			case sub.c <- msg:
 			case <-sub.quit:

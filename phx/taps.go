@@ -68,7 +68,7 @@ func (t *tapper) Run(ctx context.Context) error {
 				it.sub.finish(nil)
 				it.done <- struct{}{}
 			case tapMsg:
-				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done(), &t.sw)
+				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done(), &t.sw, nil)
 			}
 		}
 		t.buf = items
