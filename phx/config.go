@@ -23,7 +23,11 @@ const (
 	// stuck: what does not fit its buffer is then dropped, counted and
 	// reported (SlowConsumer) until it takes a message again, and the
 	// socket's other topics flow meanwhile. The socket's heartbeat deadline
-	// waits while the socket itself holds frames back.
+	// waits while the socket itself holds frames back. While a channel
+	// waits for a consumer, replies already queued for it still resolve
+	// their pushes, but its new requests (Push, Leave, Subscribe) wait with
+	// it: read a subscription from its own goroutine rather than between
+	// pushes on the same channel.
 	Backpressure Overflow = iota
 	// DropNewest discards the message that does not fit, counts it and
 	// reports a SlowConsumer status (nats.go's model).
