@@ -29,9 +29,9 @@ const (
 )
 
 type tapItem struct {
-	op   tapOp
-	msg  Message
-	sub  *Subscription
+	op  tapOp
+	msg Message
+	sub *Subscription
 }
 
 // tapQueue bounds the messages waiting for the tapper, as chanInbox does a
