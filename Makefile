@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo backpressure
 
 test: vet js
 	$(GO) test -race ./...
@@ -72,3 +72,11 @@ bench-demo:
 	for i in $$(seq 50); do $$dir/phx push -timeout 1s $(BENCH_ADDR)/socket echo:up ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	$$dir/phx bench -sockets 1000 -duration 5s ws://$(BENCH_ADDR)/socket; echo; \
 	$$dir/phx bench -sockets 100 -topic 'echo:{socket}' -event echo -rate 1000 -size 256 -duration 10s ws://$(BENCH_ADDR)/socket
+
+# backpressure runs the lossless-delivery checks at full size (make test
+# runs them small): 1,000,000 messages of 100 bytes at the server's full
+# pace, and 100,000 with the consumer stopping 1 s every 10,000; it prints
+# the figures.
+backpressure:
+	$(GO) test -run '^TestBackpressure' -v -count=1 -timeout 30m ./phx/ -args \
+	  -bp.blast=1000000 -bp.stalled=100000 -bp.every=10000 -bp.pause=1s

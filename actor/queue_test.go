@@ -197,3 +197,29 @@ func TestQueueSharingOneToken(t *testing.T) {
 		t.Fatalf("closing one queue closed the other: %v", err)
 	}
 }
+
+func TestQueueTicketsLetOnlyAdmittedKeysPastMax(t *testing.T) {
+	t.Parallel()
+	q := actor.NewQueue[int](1)
+	if err := q.TryPutKey(1, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.TryPutKey(2, "a"); !errors.Is(err, actor.ErrFull) {
+		t.Fatalf("no ticket: %v", err)
+	}
+	q.Admit("a")
+	q.Admit("b")
+	q.Revoke("b")
+	if err := q.TryPutKey(3, "b"); !errors.Is(err, actor.ErrFull) {
+		t.Fatalf("revoked ticket: %v", err)
+	}
+	if err := q.TryPutKey(4, "a"); err != nil {
+		t.Fatalf("ticket: %v", err)
+	}
+	if err := q.TryPutKey(5, "a"); !errors.Is(err, actor.ErrFull) {
+		t.Fatalf("used ticket: %v", err)
+	}
+	if got := q.Drain(nil); len(got) != 2 || got[1] != 4 {
+		t.Fatalf("drain = %v", got)
+	}
+}

@@ -107,7 +107,15 @@ type sockActor struct {
 	batch []connEvent // the batch being handled
 	bi    int         // next event of batch
 	stall *chanActor  // batch waits for room in this channel's inbox
-	outq  []outFrame  // frames of the socket waiting for room in the writer's queue
+	// tapStall: batch waits for room in the tapper's queue; routed: the
+	// current event's frame reached its channel, only the tap is left.
+	tapStall, routed bool
+	// heldBack: the socket stopped taking frames since the last heartbeat
+	// went out, so its reply may be waiting behind them; hbRecv is the
+	// frames read by the last heartbeat deadline.
+	heldBack bool
+	hbRecv   uint64
+	outq     []outFrame // frames of the socket waiting for room in the writer's queue
 
 	conn    *connHandle // current attempt or open connection
 	open    bool        // conn is open
@@ -130,7 +138,11 @@ type sockActor struct {
 	pending map[string]*push // sent heartbeats and pings by ref
 	routes  map[string]*route
 	chans   map[*chanActor]struct{}
-	taps    []*Subscription
+	taps    []*Subscription // the socket-wide subscriptions, which tapper delivers to
+	tapper  *tapper         // nil until the first socket-wide subscription
+	tapSlow bool            // the tapper's queue overflowed, until it has room
+
+	watchers []*statusWatch // the status streams
 
 	// For the reader's routeDirect: the published routes (topic to
 	// *routeView) and whether there are socket-wide subscriptions.
@@ -153,6 +165,11 @@ func newSockActor(s *Socket, ready chan struct{}) *sockActor {
 	}
 }
 
+// initStatus makes the Status stream the first status stream.
+func (a *sockActor) initStatus() {
+	a.watchers = []*statusWatch{{c: a.s.status}}
+}
+
 func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -161,6 +178,7 @@ func stoppedTimer() *time.Timer {
 
 func (a *sockActor) run(ctx context.Context) (err error) {
 	a.ctx = ctx
+	a.initStatus()
 	// Channels are stopped by the socket alone, with the reason it chooses,
 	// once it stops itself.
 	a.chCtx, a.chCancel = context.WithCancelCause(context.WithoutCancel(ctx))
@@ -186,7 +204,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			}
 			break
 		}
-		if a.batch != nil && a.stall == nil {
+		if a.batch != nil && !a.stalled() {
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -205,9 +223,12 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			qh.queued.Add(1)
 		}
 		var evReady, space <-chan struct{}
-		if a.stall != nil {
+		switch {
+		case a.stall != nil:
 			space = a.stall.in.Space()
-		} else {
+		case a.tapStall:
+			space = a.tapper.in.Space()
+		default:
 			evReady = a.evq.Ready()
 		}
 		sent := false
@@ -225,7 +246,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-space:
-			a.stall = nil
+			a.stall, a.tapStall = nil, false
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -243,6 +264,8 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		case <-a.rcTimer.C:
 			a.rcArmed = false
 			a.dial()
+		case <-a.s.statq.Ready():
+			a.flushStatus()
 		case <-a.dlTimer.C:
 			a.dlAt = time.Time{}
 			now := time.Now()
@@ -262,20 +285,24 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 }
 
 // runBatch handles the current batch of connection events from where it
-// stopped; it stops early when a channel's inbox is full and the channel
-// asked to be waited for (a Block subscription).
+// stopped; it stops early when a channel's inbox (or the tapper's queue) is
+// full and a subscription there waits for its consumer (Backpressure,
+// Block). The reader then fills the event queue and waits, and the server
+// is pushed back.
 func (a *sockActor) runBatch() error {
 	for a.bi < len(a.batch) {
 		if err := a.handleEv(&a.batch[a.bi]); err != nil {
 			return err
 		}
-		if a.stall != nil {
+		if a.stalled() {
+			a.heldBack = true
 			return nil
 		}
 		if ev := &a.batch[a.bi]; ev.kind == evFrame {
 			ev.h.inflight.Add(-1) // routed: see routeDirect
 		}
 		a.bi++
+		a.routed = false
 	}
 	if cap(a.batch) >= 64 {
 		a.evbuf = a.batch[:0] // a busy socket reuses its batches' arrays
@@ -285,6 +312,9 @@ func (a *sockActor) runBatch() error {
 	a.batch, a.bi = nil, 0
 	return nil
 }
+
+// stalled: the batch waits for a consumer.
+func (a *sockActor) stalled() bool { return a.stall != nil || a.tapStall }
 
 func (a *sockActor) armDeadlines() {
 	if len(a.dls) == 0 {
@@ -318,8 +348,6 @@ func (a *sockActor) tapsChanged() {
 		a.tapsOn.Store(on)
 	}
 }
-
-func (a *sockActor) emit(st Status) { a.s.emit(st) }
 
 func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
 
@@ -398,7 +426,7 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 func (a *sockActor) onLost(err error, req *closeReq) error {
 	wasOpen := a.open
 	a.teardown(a.conn, req)
-	a.stall = nil // the rest of the batch is of the connection that ended
+	a.stall, a.tapStall = nil, false // the rest of the batch is of the connection that ended
 	a.stopHeartbeat()
 	for _, p := range a.pending {
 		if p.kind == kindPing {
@@ -484,13 +512,14 @@ func (a *sockActor) handleMsg(m sockMsg) {
 			a.publishRoute(m.ca.ch.topic)
 		}
 	case subscribeMsg:
-		a.taps = append(a.taps, m.sub)
-		a.tapsChanged()
+		a.addTap(m.sub)
 		m.ack <- struct{}{}
 	case unsubscribeMsg:
-		a.taps = removeSub(a.taps, m.sub)
-		a.tapsChanged()
-		m.sub.finish(nil)
+		a.removeTap(m.sub)
+	case watchMsg:
+		a.watch(m)
+	case unwatchMsg:
+		a.unwatch(m.w)
 	case sockRun:
 		m.runOn(a)
 	}
@@ -502,6 +531,10 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 		reason = cause
 	}
 	a.setState(StateClosed)
+	// Nobody takes connection events any more: a reader waiting for room
+	// to hand over its last error (with the actor's context, which ends
+	// only after Run returns) gives up, so that the wait below ends.
+	a.evq.Close()
 	chErr := ErrClosed
 	if reason != nil && !errors.Is(reason, errUserClose) && !errors.Is(reason, ErrClosed) {
 		chErr = fmt.Errorf("%w: %w", ErrClosed, reason)
@@ -512,10 +545,7 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	for _, p := range a.pending {
 		a.resolve(p, pushResult{err: chErr})
 	}
-	for _, sub := range a.taps {
-		sub.finish(chErr)
-	}
-	a.taps = nil
+	a.taps = nil // the tapper ends them with chErr
 	a.tapsChanged()
 	a.rcTimer.Stop()
 	a.hbTimer.Stop()
@@ -553,7 +583,6 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	if !errors.Is(reason, errUserClose) {
 		st = reason
 	}
-	a.emit(Closed{Err: st})
-	close(a.s.status)
+	a.closeStatus(Closed{Err: st})
 	return reason
 }

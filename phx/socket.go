@@ -34,6 +34,7 @@ type Socket struct {
 	mb     actor.Mailbox[sockMsg]
 	proc   *actor.Proc
 	status chan Status
+	statq  *actor.Queue[Status] // status events for the socket actor to hand on
 	state  atomic.Int32
 	closed atomic.Bool // Close was called
 
@@ -45,6 +46,7 @@ type Socket struct {
 	conn atomic.Pointer[connState]
 
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
+	nStatusDropped                                                               atomic.Uint64
 }
 
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
@@ -68,7 +70,8 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	if err != nil {
 		return nil, newDialError(endpoint, err)
 	}
-	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
+	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer),
+		statq: actor.NewQueue[Status](statusQueue)}
 	s.conn.Store(noConn)
 	done := make(chan struct{})
 	s.mb = actor.NewMailbox[sockMsg](64, done)
@@ -142,8 +145,11 @@ func (s *Socket) State() State { return State(s.state.Load()) }
 
 // Status is the socket's stream of typed status events (Connected,
 // Disconnected, Reconnecting, Closed, Joined, Rejoining, ChannelEnded,
-// SlowConsumer). It is one shared, bounded stream: when nobody reads it the
-// oldest events are dropped. It is closed after the final Closed event.
+// SlowConsumer). It is one shared, bounded stream (Config.StatusBuffer):
+// when nobody reads it the oldest events are dropped and counted
+// (Stats.StatusDropped), and readers of it share its events between them;
+// WatchStatus gives each reader a stream of its own. It is closed after the
+// final Closed event.
 func (s *Socket) Status() <-chan Status { return s.status }
 
 // Stats returns the socket's counters.
@@ -156,6 +162,8 @@ func (s *Socket) Stats() Stats {
 		Dropped:    s.nDropped.Load(),
 		Overflowed: s.nOverflowed.Load(),
 		Reconnects: s.nReconnects.Load(),
+
+		StatusDropped: s.nStatusDropped.Load(),
 	}
 }
 
@@ -224,23 +232,6 @@ func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
 		events:   o.events,
 	}
 	return sub
-}
-
-// emit puts st on the status stream; when it is full the oldest event goes.
-// The socket and channel actors all emit, so room made may be taken by
-// another: a few rounds, then the event is dropped.
-func (s *Socket) emit(st Status) {
-	for range 4 {
-		select {
-		case s.status <- st:
-			return
-		default:
-		}
-		select {
-		case <-s.status:
-		default:
-		}
-	}
 }
 
 // dropped counts a message a subscription's overflow policy dropped and

@@ -133,4 +133,6 @@ type Stats struct {
 	Dropped    uint64 // messages dropped by full subscriptions
 	Overflowed uint64 // broadcasts dropped because a channel's actor fell 1024 frames behind
 	Reconnects uint64 // connections opened after the first
+
+	StatusDropped uint64 // status events dropped from full status streams (oldest first)
 }
