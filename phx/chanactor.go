@@ -134,8 +134,9 @@ type chanActor struct {
 	b          *chanBusy // nil while the channel has nothing in flight
 
 	// waiting lists the user pushes sent and not resolved, by ref, for the
-	// reader's deliverDirect; written by the actor alone.
-	waiting sync.Map
+	// reader's deliverDirect; written by the actor alone, made at the
+	// channel's first push (a channel that never pushes keeps 8 bytes).
+	waiting atomic.Pointer[sync.Map]
 }
 
 // chanBusy is the part of a channel actor's state that only a channel

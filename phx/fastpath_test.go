@@ -263,7 +263,7 @@ func TestReplyGivenByReader(t *testing.T) {
 			t.Fatalf("channel still holds the push: %+v", d)
 		}
 		n := 0
-		ch.a.Load().waiting.Range(func(any, any) bool { n++; return true })
+		ch.a.Load().waiting.Load().Range(func(any, any) bool { n++; return true })
 		if n != 0 {
 			t.Fatalf("%d pushes still listed for the reader", n)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,7 +123,11 @@ func (ca *chanActor) deliverDirect(m *wire.Message, joinRef string) {
 	if !ok {
 		return
 	}
-	v, ok := ca.waiting.Load(ref)
+	w := ca.waiting.Load()
+	if w == nil {
+		return
+	}
+	v, ok := w.Load(ref)
 	if !ok {
 		return
 	}
@@ -176,7 +181,12 @@ func (ca *chanActor) sendPush(p *push) {
 	p.joinRef = ca.joinRef
 	ca.in.Admit(p.ref) // before the reply can come
 	if p.kind == kindUser && p.reply != nil {
-		ca.waiting.Store(p.ref, p)
+		w := ca.waiting.Load()
+		if w == nil {
+			w = new(sync.Map)
+			ca.waiting.Store(w)
+		}
+		w.Store(p.ref, p)
 		p.listed = true
 	}
 	if err := ca.writePush(p); err != nil {
@@ -284,7 +294,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	p.done = true
 	ca.cancel(&p.dl)
 	if p.listed {
-		ca.waiting.Delete(p.ref)
+		ca.waiting.Load().Delete(p.ref)
 	}
 	if b := ca.b; b == nil {
 		// nothing of it was kept
