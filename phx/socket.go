@@ -1051,7 +1051,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 
 // tap delivers m to the socket-wide subscriptions.
 func (a *sockActor) tap(m *wire.Message) {
-	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
+	if len(a.taps) == 0 {
 		return
 	}
 	jr, _ := m.JoinRef.Get()
@@ -1060,20 +1060,21 @@ func (a *sockActor) tap(m *wire.Message) {
 	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
 }
 
-// handleReply handles a reply on the phoenix topic: a heartbeat's or a
-// ping's.
+// handleReply handles a reply on the phoenix topic: a heartbeat's, which
+// stays inside the socket, or a ping's, which the socket-wide
+// subscriptions see too.
 func (a *sockActor) handleReply(m *wire.Message) {
-	defer a.tap(m)
 	ref, ok := m.Ref.Get()
 	p := a.pending[ref]
-	if !ok || p == nil {
-		a.s.nUnrouted.Add(1)
-		return
-	}
-	if p == a.hbPush {
+	if ok && p != nil && p == a.hbPush {
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
+		return
+	}
+	defer a.tap(m)
+	if !ok || p == nil {
+		a.s.nUnrouted.Add(1)
 		return
 	}
 	a.resolve(p, pushResult{rtt: time.Since(p.start)})

@@ -1,0 +1,218 @@
+//go:build go1.25
+
+package phx
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/phxgo/phxgo/wire"
+)
+
+// Behaviours that a small slip in the socket or channel actor would break
+// without any other test noticing: each test here pins one of them to an
+// exact instant or count, inside a synctest bubble.
+
+// The heartbeat is sent HeartbeatInterval after the connection opens (and
+// after each reply), and declared lost HeartbeatTimeout after it was sent:
+// the two are set apart so that using one for the other shows.
+func TestHeartbeatTimeoutIsItsOwnSetting(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name              string
+		interval, timeout time.Duration
+	}{
+		{"longer than interval", 100 * time.Millisecond, 300 * time.Millisecond},
+		{"shorter than interval", 300 * time.Millisecond, 40 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				h := connect(t, &Config{HeartbeatInterval: tc.interval, HeartbeatTimeout: tc.timeout})
+				sleep(tc.interval - time.Millisecond)
+				h.srv.expectNone(t)
+				sleep(time.Millisecond)
+				hb := h.srv.expect(t, "phoenix", "heartbeat")
+				sleep(tc.timeout / 2)
+				h.srv.reply(t, hb, "ok", "{}")
+				synctest.Wait()
+				// The next one: an interval after the reply.
+				sleep(tc.interval - time.Millisecond)
+				h.srv.expectNone(t)
+				sleep(time.Millisecond)
+				h.srv.expect(t, "phoenix", "heartbeat")
+				// Unanswered: alive until exactly HeartbeatTimeout.
+				sleep(tc.timeout - time.Millisecond)
+				synctest.Wait()
+				if h.srv.dropped() {
+					t.Fatalf("connection dropped before HeartbeatTimeout (%v)", tc.timeout)
+				}
+				sleep(time.Millisecond)
+				synctest.Wait()
+				if !h.srv.dropped() {
+					t.Fatalf("connection kept after HeartbeatTimeout (%v)", tc.timeout)
+				}
+				if code, reason := h.srv.clientClose(); code != 1000 || reason != "heartbeat timeout" {
+					t.Fatalf("close %d %q", code, reason)
+				}
+			})
+		})
+	}
+}
+
+// rejoinings returns the Rejoining events among the pending statuses.
+func (h *harness) rejoinings() []Rejoining {
+	var out []Rejoining
+	for _, st := range h.statuses() {
+		if r, ok := st.(Rejoining); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// After a successful rejoin the rejoin schedule starts over: every crash
+// of a channel that had rejoined is reported as attempt 1 with the first
+// delay, however many attempts the previous crash took. A push is kept in
+// flight across each crash so that the channel's rejoin state is never
+// tidied away between rounds: only the reset can restart the schedule.
+func TestRejoinBackoffRestartsAfterJoin(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		inflight := h.push(ch, "work", nil)
+		h.srv.expect(t, "room:1", "work")
+		h.statuses()
+		for round := 1; round <= 3; round++ {
+			h.srv.push(t, jm.JoinRef.String(), "room:1", wire.EventError, `{"reason":"channel_crash"}`)
+			synctest.Wait()
+			if r := mustReady(t, inflight); !errors.Is(r.err, ErrDisconnected) {
+				t.Fatalf("round %d: in-flight push = %v", round, r.err)
+			}
+			if got := h.rejoinings(); len(got) != 1 || got[0].Attempt != 1 || got[0].Delay != time.Second {
+				t.Fatalf("round %d: after the crash %+v, want attempt 1 in 1s", round, got)
+			}
+			// Buffered while errored; sent once rejoined, and in flight at
+			// the next crash.
+			inflight = h.push(ch, "work", nil)
+			sleep(time.Second)
+			j := h.srv.expect(t, "room:1", wire.EventJoin)
+			h.srv.reply(t, j, "error", `{"reason":"busy"}`)
+			synctest.Wait()
+			if got := h.rejoinings(); len(got) != 1 || got[0].Attempt != 2 || got[0].Delay != 2*time.Second {
+				t.Fatalf("round %d: after a refused rejoin %+v, want attempt 2 in 2s", round, got)
+			}
+			sleep(2*time.Second - time.Millisecond)
+			h.srv.expectNone(t)
+			sleep(time.Millisecond)
+			jm = h.srv.expect(t, "room:1", wire.EventJoin)
+			h.srv.reply(t, jm, "ok", "{}")
+			h.srv.expect(t, "room:1", "work")
+			if ch.State() != ChannelJoined {
+				t.Fatalf("round %d: state %v", round, ch.State())
+			}
+			h.statuses()
+		}
+	})
+}
+
+// A Ping in flight when the connection drops fails with ErrDisconnected at
+// once, not when the caller's ctx ends.
+func TestPingFailsWhenConnectionDrops(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		res := async(func() error { _, err := h.sock.Ping(ctx); return err })
+		h.srv.expect(t, "phoenix", "heartbeat")
+		notReady(t, res)
+		h.srv.closeWith(1006)
+		if err := mustReady(t, res); !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("ping = %v, want ErrDisconnected", err)
+		}
+	})
+}
+
+// A reply on the phoenix topic is handled once: a heartbeat's stays inside
+// the socket, a ping's reaches the socket-wide subscription exactly once,
+// a reply to nothing is counted as unrouted once and still tapped; no
+// reply to a heartbeat or a ping counts as unrouted.
+func TestPhoenixRepliesHandledOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 30 * time.Millisecond})
+		all := h.sock.Subscribe()
+		for range 10 {
+			sleep(30 * time.Millisecond)
+			hb := h.srv.expect(t, "phoenix", "heartbeat")
+			h.srv.reply(t, hb, "ok", "{}")
+		}
+		synctest.Wait()
+		if n := len(all.C()); n != 0 {
+			t.Fatalf("socket-wide subscription got %d heartbeat replies, first %+v", n, <-all.C())
+		}
+		res := async(func() error { _, err := h.sock.Ping(context.Background()); return err })
+		pm := h.srv.expect(t, "phoenix", "heartbeat")
+		h.srv.reply(t, pm, "ok", "{}")
+		if err := mustReady(t, res); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := len(all.C()); n != 1 {
+			t.Fatalf("ping reply delivered %d times", n)
+		}
+		if m := <-all.C(); m.Topic != "phoenix" || m.Event != wire.EventReply || m.Ref != pm.Ref.String() {
+			t.Fatalf("tapped %+v", m)
+		}
+		if st := h.sock.Stats(); st.Unrouted != 0 {
+			t.Fatalf("unrouted %d after heartbeats and a ping", st.Unrouted)
+		}
+		h.srv.send(t, wire.Message{Ref: wire.NewRef("9999"), Topic: "phoenix", Event: wire.EventReply,
+			Payload: wire.AppendReplyPayload(nil, "ok", []byte("{}"))})
+		synctest.Wait()
+		if st := h.sock.Stats(); st.Unrouted != 1 {
+			t.Fatalf("unrouted %d after a reply to no push, want 1", st.Unrouted)
+		}
+		if n := len(all.C()); n != 1 {
+			t.Fatalf("reply to no push delivered %d times", n)
+		}
+		all.Close()
+	})
+}
+
+// Socket.Subscribe's contract: heartbeat replies excepted, at any rate and
+// also when the subscription filters on phx_reply.
+func TestSocketSubscribeSkipsHeartbeatReplies(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: 30 * time.Millisecond})
+		replies := h.sock.Subscribe(wire.EventReply)
+		ch, _ := h.joined("room:1")
+		out := h.push(ch, "ev", nil)
+		pm := h.srv.expect(t, "room:1", "ev")
+		for range 10 {
+			sleep(30 * time.Millisecond)
+			hb := h.srv.expect(t, "phoenix", "heartbeat")
+			h.srv.reply(t, hb, "ok", "{}")
+		}
+		h.srv.reply(t, pm, "ok", `{"n":1}`)
+		if r := mustReady(t, out); r.err != nil {
+			t.Fatal(r.err)
+		}
+		synctest.Wait()
+		// The join reply and the push reply; nothing of the heartbeats.
+		var got []Message
+		for len(replies.C()) > 0 {
+			got = append(got, <-replies.C())
+		}
+		if len(got) != 2 || got[0].Topic != "room:1" || got[1].Topic != "room:1" || got[1].Ref != pm.Ref.String() {
+			t.Fatalf("replies tapped: %+v", got)
+		}
+		replies.Close()
+	})
+}
