@@ -1,0 +1,149 @@
+package wire_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/phxgo/phxgo/wire"
+)
+
+// Header fields of the wrong JSON type, in every field and through every
+// decoder: refs may be numbers, topic and event may not.
+func TestHeaderFieldTypes(t *testing.T) {
+	t.Parallel()
+	v2 := []struct {
+		name, frame string
+		kind        error // nil: accepted
+	}{
+		{"numeric topic", `[null,null,1,"e",{}]`, wire.ErrFieldType},
+		{"negative topic", `[null,null,-1,"e",{}]`, wire.ErrFieldType},
+		{"numeric event", `[null,null,"t",1,{}]`, wire.ErrFieldType},
+		{"bool topic", `[null,null,true,"e",{}]`, wire.ErrFieldType},
+		{"array topic", `[null,null,[],"e",{}]`, wire.ErrFieldType},
+		{"object event", `[null,null,"t",{},{}]`, wire.ErrFieldType},
+		{"numeric join_ref", `[7,null,"t","e",{}]`, nil},
+		{"numeric ref", `[null,7,"t","e",{}]`, nil},
+		{"object join_ref", `[{},null,"t","e",{}]`, wire.ErrFieldType},
+		{"array ref", `[null,[],"t","e",{}]`, wire.ErrFieldType},
+	}
+	decoders := []struct {
+		name string
+		f    func([]byte) (wire.Message, error)
+	}{
+		{"DecodeServer", func(b []byte) (wire.Message, error) { return wire.V2.DecodeServer(wire.Text, b) }},
+		{"DecodeClient", func(b []byte) (wire.Message, error) { return wire.V2.DecodeClient(wire.Text, b) }},
+		{"DecodeEnvelope", func(b []byte) (wire.Message, error) { return wire.DecodeEnvelope(wire.Text, b) }},
+	}
+	for _, tc := range v2 {
+		for _, d := range decoders {
+			_, err := d.f([]byte(tc.frame))
+			checkKind(t, d.name+" "+tc.name, err, tc.kind)
+		}
+	}
+	v1 := []struct {
+		name, frame string
+		kind        error
+	}{
+		{"numeric topic", `{"topic":1,"event":"e","payload":{}}`, wire.ErrFieldType},
+		{"numeric event", `{"topic":"t","event":2,"payload":{}}`, wire.ErrFieldType},
+		{"object topic", `{"topic":{},"event":"e","payload":{}}`, wire.ErrFieldType},
+		{"numeric ref", `{"topic":"t","event":"e","payload":{},"ref":3}`, nil},
+		{"numeric join_ref", `{"topic":"t","event":"e","payload":{},"join_ref":3}`, nil},
+		{"bool ref", `{"topic":"t","event":"e","payload":{},"ref":false}`, wire.ErrFieldType},
+	}
+	for _, tc := range v1 {
+		_, err := wire.V1.DecodeServer(wire.Text, []byte(tc.frame))
+		checkKind(t, "V1 "+tc.name, err, tc.kind)
+	}
+}
+
+func checkKind(t *testing.T, name string, err, kind error) {
+	t.Helper()
+	switch {
+	case kind == nil && err != nil:
+		t.Errorf("%s: %v, want accepted", name, err)
+	case kind != nil && (!errors.Is(err, kind) || !errors.Is(err, wire.ErrMalformed)):
+		t.Errorf("%s: err = %v, want %v and ErrMalformed", name, err, kind)
+	}
+}
+
+// A raw control byte (below 0x20) inside a JSON string is refused wherever
+// the string is, and wherever in the string it lies: the scanners read 16
+// and 8 bytes at a time and then byte by byte, so the byte is put at every
+// offset from 0 to 40. 0x1f, the highest control byte, is the boundary; 0x20
+// and 0x7f are plain and accepted at the same offsets.
+func TestControlBytesInStrings(t *testing.T) {
+	t.Parallel()
+	type place struct {
+		name  string
+		frame func(s string) string // s is the string's raw contents
+		dec   func([]byte) error
+	}
+	server := func(b []byte) error { _, err := wire.V2.DecodeServer(wire.Text, b); return err }
+	v1 := func(b []byte) error { _, err := wire.V1.DecodeServer(wire.Text, b); return err }
+	envelope := func(b []byte) error { _, err := wire.DecodeEnvelope(wire.Text, b); return err }
+	checked := func(b []byte) error {
+		m, err := wire.DecodeEnvelope(wire.Text, b)
+		if err != nil {
+			return err
+		}
+		_, err = wire.CheckPayload(m.Payload)
+		return err
+	}
+	encode := func(b []byte) error {
+		_, _, err := wire.V2.EncodeClient(nil, &wire.Message{Topic: "t", Event: "e", Payload: b})
+		return err
+	}
+	places := []place{
+		{"topic", func(s string) string { return `[null,null,"` + s + `","e",{}]` }, server},
+		{"event", func(s string) string { return `[null,null,"t","` + s + `",{}]` }, server},
+		{"ref", func(s string) string { return `[null,"` + s + `","t","e",{}]` }, server},
+		{"envelope topic", func(s string) string { return `[null,null,"` + s + `","e",{}]` }, envelope},
+		{"payload string", func(s string) string { return `[null,null,"t","e","` + s + `"]` }, server},
+		{"payload value", func(s string) string { return `[null,null,"t","e",{"k":"` + s + `","n":[1,"x"]}]` }, server},
+		{"payload key", func(s string) string { return `[null,null,"t","e",{"` + s + `":1}]` }, server},
+		{"nested value", func(s string) string { return `[null,null,"t","e",[{"a":[{"b":"` + s + `"}]}]]` }, server},
+		{"CheckPayload", func(s string) string { return `[null,null,"t","e",{"k":["` + s + `"]}]` }, checked},
+		{"v1 topic", func(s string) string { return `{"topic":"` + s + `","event":"e","payload":{}}` }, v1},
+		{"v1 key", func(s string) string { return `{"` + s + `":1,"topic":"t","event":"e","payload":{}}` }, v1},
+		{"v1 payload", func(s string) string { return `{"topic":"t","event":"e","payload":{"k":"` + s + `"}}` }, v1},
+		{"encoded payload", func(s string) string { return `{"k":"` + s + `"}` }, encode},
+	}
+	for _, p := range places {
+		for off := 0; off <= 40; off++ {
+			for _, c := range []byte{0x00, 0x0a, 0x1f, 0x20, 0x7f} {
+				s := strings.Repeat("a", off) + string(c) + strings.Repeat("b", 40-off)
+				err := p.dec([]byte(p.frame(s)))
+				switch {
+				case c < 0x20 && err == nil:
+					t.Fatalf("%s: byte %#x at offset %d accepted", p.name, c, off)
+				case c < 0x20 && !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrInvalid):
+					t.Fatalf("%s: byte %#x at offset %d: %v", p.name, c, off, err)
+				case c >= 0x20 && err != nil:
+					t.Fatalf("%s: byte %#x at offset %d refused: %v", p.name, c, off, err)
+				}
+			}
+		}
+	}
+}
+
+// Encoding escapes exactly the control bytes, as JSON.stringify does: 0x1f
+// as \u001f, 0x20 and 0x7f as they are.
+func TestEncodeEscapesControlBytes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ topic, want string }{
+		{"a\x1fb", `[null,null,"a\u001fb","e",{}]`},
+		{"a\x00b", `[null,null,"a\u0000b","e",{}]`},
+		{"a\tb", `[null,null,"a\tb","e",{}]`},
+		{"a b\x7f", "[null,null,\"a b\x7f\",\"e\",{}]"},
+	} {
+		out, _, err := wire.V2.EncodeClient(nil, &wire.Message{Topic: tc.topic, Event: "e"})
+		if err != nil || string(out) != tc.want {
+			t.Errorf("topic %q encoded as %s (%v), want %s", tc.topic, out, err, tc.want)
+		}
+		if _, err := wire.V2.DecodeServer(wire.Text, out); err != nil {
+			t.Errorf("topic %q: own encoding refused: %v", tc.topic, err)
+		}
+	}
+}
