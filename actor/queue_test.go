@@ -208,3 +208,43 @@ func TestQueueSharingOneToken(t *testing.T) {
 		t.Fatalf("closing one queue closed the other: %v", err)
 	}
 }
+
+// A size below 1 means 1, and a size above 1 is kept: a queue or mailbox
+// never refuses its first item and never holds more than asked.
+func TestSizesBelowOneMeanOne(t *testing.T) {
+	t.Parallel()
+	other := actor.NewQueue[int](3)
+	for _, tc := range []struct {
+		name string
+		q    *actor.Queue[int]
+		max  int
+	}{
+		{"NewQueue(0)", actor.NewQueue[int](0), 1},
+		{"NewQueue(-5)", actor.NewQueue[int](-5), 1},
+		{"NewQueue(3)", other, 3},
+		{"NewQueueSharing(0)", actor.NewQueueSharing[int](0, other), 1},
+		{"NewQueueSharing(2)", actor.NewQueueSharing[int](2, other), 2},
+	} {
+		for i := range tc.max {
+			if err := tc.q.TryPut(i); err != nil {
+				t.Fatalf("%s: item %d refused: %v", tc.name, i+1, err)
+			}
+		}
+		if err := tc.q.TryPut(tc.max); !errors.Is(err, actor.ErrFull) {
+			t.Fatalf("%s: item %d = %v, want ErrFull", tc.name, tc.max+1, err)
+		}
+	}
+	done := make(chan struct{})
+	defer close(done)
+	for _, tc := range []struct{ size, max int }{{0, 1}, {-1, 1}, {4, 4}} {
+		mb := actor.NewMailbox[int](tc.size, done)
+		for i := range tc.max {
+			if !mb.TryTell(i) {
+				t.Fatalf("NewMailbox(%d): message %d refused", tc.size, i+1)
+			}
+		}
+		if mb.TryTell(tc.max) {
+			t.Fatalf("NewMailbox(%d) took %d messages", tc.size, tc.max+1)
+		}
+	}
+}
