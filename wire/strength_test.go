@@ -147,3 +147,51 @@ func TestEncodeEscapesControlBytes(t *testing.T) {
 		}
 	}
 }
+
+// Every proper prefix of a valid frame is refused with ErrMalformed, by
+// every decoder, and nothing panics: each bound the scanners check before
+// reading a byte is reached by some prefix.
+func TestEveryPrefixRefused(t *testing.T) {
+	t.Parallel()
+	v2 := []string{
+		`["1","2","room:lobby","phx_reply",{"response":{"a":[1,2.5e3,-0.1,true,false,null,"x\"\\\u00e9"]},"status":"ok"}]`,
+		` [ null , 7 , "t" , "e" , [ {} , [] , "" , 0 ] ] `,
+		`[null,null,"t","e","s"]`,
+		`[null,null,"t","e",-12.5E+3]`,
+		`[null,null,"t","e",true]`,
+	}
+	for _, f := range v2 {
+		for n := range len(f) {
+			p := []byte(f[:n])
+			if strings.TrimSpace(f[n:]) == "" {
+				continue // only whitespace cut: still whole
+			}
+			if _, err := wire.V2.DecodeServer(wire.Text, p); !errors.Is(err, wire.ErrMalformed) {
+				t.Fatalf("DecodeServer(%q) = %v", p, err)
+			}
+			if _, err := wire.V2.DecodeClient(wire.Text, p); !errors.Is(err, wire.ErrMalformed) {
+				t.Fatalf("DecodeClient(%q) = %v", p, err)
+			}
+			m, err := wire.DecodeEnvelope(wire.Text, p)
+			if err == nil {
+				_, err = wire.CheckPayload(m.Payload)
+			}
+			if !errors.Is(err, wire.ErrMalformed) {
+				t.Fatalf("DecodeEnvelope+CheckPayload(%q) = %v", p, err)
+			}
+		}
+	}
+	v1 := `{"topic":"t","event":"e","payload":{"k":[1,"v"]},"ref":"1","join_ref":null}`
+	for n := range len(v1) {
+		if _, err := wire.V1.DecodeServer(wire.Text, []byte(v1[:n])); !errors.Is(err, wire.ErrMalformed) {
+			t.Fatalf("V1 DecodeServer(%q) = %v", v1[:n], err)
+		}
+	}
+	reply := `{"status":"ok","response":{"k":[1,"v"]}}`
+	for n := range len(reply) {
+		m := wire.Message{Topic: "t", Event: wire.EventReply, Payload: []byte(reply[:n])}
+		if _, err := wire.ParseReply(&m); err == nil {
+			t.Fatalf("ParseReply(%q) accepted", reply[:n])
+		}
+	}
+}
