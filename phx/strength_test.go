@@ -216,3 +216,47 @@ func TestSocketSubscribeSkipsHeartbeatReplies(t *testing.T) {
 		replies.Close()
 	})
 }
+
+// reconnectings returns the Reconnecting events among the pending statuses.
+func (h *harness) reconnectings() []Reconnecting {
+	var out []Reconnecting
+	for _, st := range h.statuses() {
+		if r, ok := st.(Reconnecting); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Reconnecting.Attempt counts the attempts since the last successful open,
+// from 1, with the delay of the schedule's step: after a connection opens,
+// the next loss starts again at attempt 1 and the first delay.
+func TestReconnectingAttemptsCountFromLastOpen(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		srv := h.srv
+		h.statuses()
+		for round := 1; round <= 2; round++ {
+			dialErr := &DialError{URL: "x", Err: errors.New("refused")}
+			h.tr.failNext(dialErr, dialErr)
+			srv.closeWith(1006)
+			want := []Reconnecting{{1, 10 * time.Millisecond}, {2, 50 * time.Millisecond}, {3, 100 * time.Millisecond}}
+			for i, w := range want {
+				got := h.reconnectings()
+				if len(got) != 1 || got[0] != w {
+					t.Fatalf("round %d, attempt %d: %+v, want %+v", round, i+1, got, w)
+				}
+				sleep(w.Delay)
+			}
+			srv = h.tr.next(t)
+			synctest.Wait()
+			if h.sock.State() != StateConnected {
+				t.Fatalf("round %d: state %v", round, h.sock.State())
+			}
+		}
+		if n := h.sock.Stats().Reconnects; n != 2 {
+			t.Fatalf("reconnects %d, want 2", n)
+		}
+	})
+}

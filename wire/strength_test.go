@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -193,5 +194,34 @@ func TestEveryPrefixRefused(t *testing.T) {
 		if _, err := wire.ParseReply(&m); err == nil {
 			t.Fatalf("ParseReply(%q) accepted", reply[:n])
 		}
+	}
+}
+
+// A decoding error says where it happened, offset 0 included; an encoding
+// error, which has no offset, says none.
+func TestErrorOffsets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		frame string
+		off   int
+	}{
+		{`x`, 0},
+		{`{}`, 0},
+		{`[null,null,"t",1,{}]`, 15},
+		{`["\x"]`, 2},
+	} {
+		_, err := wire.V2.DecodeServer(wire.Text, []byte(tc.frame))
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Offset != tc.off {
+			t.Fatalf("%s: %v, want offset %d", tc.frame, err, tc.off)
+		}
+		if want := " at offset " + strconv.Itoa(tc.off); !strings.HasSuffix(err.Error(), want) {
+			t.Fatalf("%s: %q does not end with %q", tc.frame, err, want)
+		}
+	}
+	_, _, err := wire.V2.EncodeClient(nil, &wire.Message{Topic: "t", Event: "e", Payload: []byte("{")})
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Offset != -1 || strings.HasSuffix(err.Error(), "offset -1") || errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("encode error %v", err)
 	}
 }
