@@ -260,3 +260,87 @@ func TestReconnectingAttemptsCountFromLastOpen(t *testing.T) {
 		}
 	})
 }
+
+// A broadcast that arrives while the channel is leaving belongs to the
+// session being left: it is counted, not delivered.
+func TestBroadcastWhileLeavingIsStale(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.Subscribe()
+		res := async(func() error { return ch.Leave(context.Background()) })
+		lm := h.srv.expect(t, "room:1", wire.EventLeave)
+		h.srv.push(t, jm.JoinRef.String(), "room:1", "late", "{}")
+		h.srv.push(t, "", "room:1", "late", "{}")
+		synctest.Wait()
+		if n := len(sub.C()); n != 0 {
+			t.Fatalf("%d broadcasts delivered while leaving", n)
+		}
+		// The stamped one reaches the leaving channel; the unstamped one
+		// finds the topic no longer routed to it.
+		if st := h.sock.Stats(); st.Stale != 1 || st.Unrouted != 1 {
+			t.Fatalf("stale %d, unrouted %d, want 1 and 1", st.Stale, st.Unrouted)
+		}
+		h.srv.reply(t, lm, "ok", "{}")
+		if err := mustReady(t, res); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A join still waiting for its reply ends at once when the server errors
+// the channel or the connection drops: the first Join fails with
+// ErrDisconnected, and the channel joins again (on the rejoin schedule, or
+// as soon as the socket reconnects), without waiting for the join timeout.
+func TestJoinInFlightEndsOnErrorOrDrop(t *testing.T) {
+	t.Parallel()
+	t.Run("phx_error", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			h := connect(t, &Config{HeartbeatInterval: -1})
+			ch := h.sock.Channel("room:1", nil)
+			res := h.join(ch)
+			jm := h.srv.expect(t, "room:1", wire.EventJoin)
+			h.statuses()
+			h.srv.push(t, jm.JoinRef.String(), "room:1", wire.EventError, "{}")
+			if r := mustReady(t, res); !errors.Is(r.err, ErrDisconnected) {
+				t.Fatalf("join = %v", r.err)
+			}
+			if ch.State() != ChannelErrored {
+				t.Fatalf("state %v", ch.State())
+			}
+			if got := h.rejoinings(); len(got) != 1 || got[0].Attempt != 1 {
+				t.Fatalf("rejoinings %+v", got)
+			}
+			sleep(time.Second)
+			j2 := h.srv.expect(t, "room:1", wire.EventJoin)
+			h.srv.reply(t, j2, "ok", "{}")
+			synctest.Wait()
+			if ch.State() != ChannelJoined {
+				t.Fatalf("state %v", ch.State())
+			}
+		})
+	})
+	t.Run("drop", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			h := connect(t, &Config{HeartbeatInterval: -1})
+			ch := h.sock.Channel("room:1", nil)
+			res := h.join(ch)
+			h.srv.expect(t, "room:1", wire.EventJoin)
+			h.srv.closeWith(1006)
+			if r := mustReady(t, res); !errors.Is(r.err, ErrDisconnected) {
+				t.Fatalf("join = %v", r.err)
+			}
+			sleep(10 * time.Millisecond)
+			srv := h.tr.next(t)
+			j2 := srv.expect(t, "room:1", wire.EventJoin)
+			srv.reply(t, j2, "ok", "{}")
+			synctest.Wait()
+			if ch.State() != ChannelJoined {
+				t.Fatalf("state %v", ch.State())
+			}
+		})
+	})
+}
