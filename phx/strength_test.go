@@ -5,6 +5,7 @@ package phx
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -342,5 +343,74 @@ func TestJoinInFlightEndsOnErrorOrDrop(t *testing.T) {
 				t.Fatalf("state %v", ch.State())
 			}
 		})
+	})
+}
+
+// SlowConsumer is reported once per overflow episode, with the topic's
+// running total of drops: a second episode, after the channel caught up,
+// is reported again, once.
+func TestSlowConsumerOncePerEpisode(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:stuck")
+		sub := ch.SubscribeWith([]Option{WithBuffer(4 * chanInbox)})
+		ca := ch.a.Load()
+		h.statuses()
+		for ep, tc := range []struct {
+			extra      int
+			first, sum uint64 // the running total at the episode's first drop, and after it
+		}{{3, 1, 3}, {2, 4, 5}} {
+			held, release := make(chan struct{}), make(chan struct{})
+			if err := ca.mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { close(held); <-release }}); err != nil {
+				t.Fatal(err)
+			}
+			<-held
+			for i := range chanInbox + tc.extra {
+				h.srv.push(t, jm.JoinRef.String(), "room:stuck", "n", strconv.Itoa(i))
+			}
+			synctest.Wait()
+			close(release)
+			synctest.Wait()
+			var got []SlowConsumer
+			for _, st := range h.statuses() {
+				if sc, ok := st.(SlowConsumer); ok {
+					got = append(got, sc)
+				}
+			}
+			if len(got) != 1 || got[0].Topic != "room:stuck" || got[0].Dropped != tc.first || !errors.Is(got[0].Err, ErrSlowConsumer) {
+				t.Fatalf("episode %d: %+v, want one at drop %d", ep+1, got, tc.first)
+			}
+			if st := h.sock.Stats(); st.Overflowed != tc.sum {
+				t.Fatalf("episode %d: overflowed %d, want %d", ep+1, st.Overflowed, tc.sum)
+			}
+			for len(sub.C()) > 0 {
+				<-sub.C()
+			}
+		}
+	})
+}
+
+// A phx_close that answers a leave in place of its reply completes the
+// leave: Leave returns nil and subscriptions end with ErrLeft, not with a
+// server close.
+func TestCloseWhileLeavingIsTheLeave(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.Subscribe()
+		res := async(func() error { return ch.Leave(context.Background()) })
+		h.srv.expect(t, "room:1", wire.EventLeave)
+		h.srv.push(t, jm.JoinRef.String(), "room:1", wire.EventClose, "{}")
+		if err := mustReady(t, res); err != nil {
+			t.Fatalf("leave = %v", err)
+		}
+		if _, ok := <-sub.C(); ok || !errors.Is(sub.Err(), ErrLeft) {
+			t.Fatalf("subscription ended with %v, want ErrLeft", sub.Err())
+		}
+		if ch.State() != ChannelClosed {
+			t.Fatalf("state %v", ch.State())
+		}
 	})
 }
