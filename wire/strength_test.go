@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -223,5 +224,33 @@ func TestErrorOffsets(t *testing.T) {
 	var we *wire.Error
 	if !errors.As(err, &we) || we.Offset != -1 || strings.HasSuffix(err.Error(), "offset -1") || errors.Is(err, wire.ErrMalformed) {
 		t.Fatalf("encode error %v", err)
+	}
+}
+
+// Numbers inside a payload's arrays and objects, where the scanner takes
+// a fast path for plain integers and short fractions: malformed ones are
+// refused whatever follows them, and well-formed ones accepted, also at
+// the very end of the frame.
+func TestNumbersInPayloads(t *testing.T) {
+	t.Parallel()
+	bad := []string{"1.", "1.e5", "01", "-", "-x", "1e", "1e+", ".5", "1.5.", "+1", "1x", "1.x", "12345678.", "1.23456789x", "-01", "1.5e"}
+	good := []string{"0", "-0", "1.5", "1.25", "-0.5", "1e5", "1E+5", "1.5e-3", "12345678901234567890.5", "1.234567890123", "10", "123456789"}
+	shapes := []string{
+		`[%s]`, `[%s,"padding-padding"]`, `{"k":%s}`, `{"k":%s,"p":"padding-padding"}`, `[[%s] ]`, `{"a":[1,{"b":%s}]}`,
+	}
+	for _, sh := range shapes {
+		for _, n := range append(bad, good...) {
+			payload := strings.Replace(sh, "%s", n, 1)
+			ok := !slices.Contains(bad, n)
+			for _, frame := range []string{`[null,null,"t","e",` + payload + `]`, `[null,null,"t","e",` + payload + `]     `} {
+				_, err := wire.V2.DecodeServer(wire.Text, []byte(frame))
+				if ok != (err == nil) {
+					t.Errorf("%s: %v", frame, err)
+				}
+			}
+			if _, err := wire.CheckPayload([]byte(payload)); ok != (err == nil) {
+				t.Errorf("CheckPayload(%s): %v", payload, err)
+			}
+		}
 	}
 }
