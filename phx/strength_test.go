@@ -414,3 +414,42 @@ func TestCloseWhileLeavingIsTheLeave(t *testing.T) {
 		}
 	})
 }
+
+// A connection given up while its writer is stuck (a blackholed peer, a
+// long WriteTimeout) is dropped CloseTimeout after the socket let it go,
+// not when the write times out.
+func TestStuckConnectionDroppedAfterCloseTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const closeTimeout = 300 * time.Millisecond
+		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond, WriteTimeout: time.Hour, CloseTimeout: closeTimeout})
+		ch, _ := h.joined("room:1")
+		old := h.srv
+		old.setBlackhole()
+		for range 80 { // more than the writer's queue holds
+			h.push(ch, "x", nil)
+		}
+		// The heartbeat goes out at 100 ms and is given up at 200 ms.
+		sleep(200 * time.Millisecond)
+		synctest.Wait()
+		found := false
+		for _, st := range h.statuses() {
+			if d, ok := st.(Disconnected); ok && errors.Is(d.Err, ErrHeartbeatTimeout) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("no Disconnected with ErrHeartbeatTimeout at 200 ms")
+		}
+		sleep(closeTimeout - time.Millisecond)
+		synctest.Wait()
+		if old.dropped() {
+			t.Fatal("stuck connection dropped before CloseTimeout")
+		}
+		sleep(time.Millisecond)
+		synctest.Wait()
+		if !old.dropped() {
+			t.Fatal("stuck connection still open CloseTimeout after it was given up")
+		}
+	})
+}
