@@ -63,9 +63,11 @@ golden: js
 # MUTATE_OUT/<pkg>.log. The tests run without -race and without
 # MUTATE_SKIP: TestChaos is the long reliability run (make chaos), and
 # under phx phxtest (the test server) is not mutated. Each mutant's run is
-# bounded by MUTATE_TIMEOUT times the clean run (a hang counts as killed).
-# On 2 cores: wire and actor a few minutes, presence about 5, phx about
-# 30; too long for .ci/run. MUTATE_PKGS=wire narrows it.
+# bounded by MUTATE_TIMEOUT times the clean run (a hang is reported as
+# timed out, apart from killed and lived).
+# On 2 cores: actor about 2 minutes, wire and phx half an hour or more
+# each; too long for .ci/run. MUTATE_PKGS=wire narrows it, MUTATE_FLAGS
+# adds gremlins flags (-E file.go leaves a file out).
 GREMLINS_VERSION ?= v0.6.0
 MUTATE_PKGS    ?= wire actor presence phx
 MUTATE_WORKERS ?= 2
