@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/phxgo/phxgo/wire"
 )
 
@@ -451,5 +453,66 @@ func TestStuckConnectionDroppedAfterCloseTimeout(t *testing.T) {
 		if !old.dropped() {
 			t.Fatal("stuck connection still open CloseTimeout after it was given up")
 		}
+	})
+}
+
+// With RetryUnauthorized a 401 or 403 on a reconnect is one more failed
+// attempt: the socket keeps to its schedule and connects again.
+func TestRetryUnauthorizedKeepsReconnecting(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, RetryUnauthorized: true})
+		h.tr.failNext(&DialError{URL: "x", Status: 401, Err: errors.New("bad handshake")},
+			&DialError{URL: "x", Status: 403, Err: errors.New("bad handshake")})
+		h.srv.closeWith(1006)
+		sleep(10*time.Millisecond + 50*time.Millisecond + 100*time.Millisecond)
+		h.tr.next(t)
+		synctest.Wait()
+		if h.sock.State() != StateConnected || h.sock.Err() != nil {
+			t.Fatalf("state %v, err %v", h.sock.State(), h.sock.Err())
+		}
+	})
+}
+
+// A reconnect backoff that returns backoff.Stop ends the socket with the
+// last connection error, without another attempt.
+func TestReconnectBackoffStopEndsSocket(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, Reconnect: func() backoff.BackOff { return &backoff.StopBackOff{} }})
+		h.srv.closeWith(1011)
+		synctest.Wait()
+		select {
+		case <-h.sock.Done():
+		default:
+			t.Fatal("socket still running after the backoff stopped")
+		}
+		if CloseCode(h.sock.Err()) != 1011 || !strings.Contains(h.sock.Err().Error(), "gave up") {
+			t.Fatalf("Err = %v", h.sock.Err())
+		}
+		sleep(time.Minute)
+		h.tr.noDial(t)
+	})
+}
+
+// A rejoin backoff that returns backoff.Stop closes the channel with the
+// reason it errored, instead of rejoining.
+func TestRejoinBackoffStopClosesChannel(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, Rejoin: func() backoff.BackOff { return &backoff.StopBackOff{} }})
+		ch, jm := h.joined("room:1")
+		sub := ch.Subscribe()
+		h.srv.push(t, jm.JoinRef.String(), "room:1", wire.EventError, `{"reason":"boom"}`)
+		synctest.Wait()
+		if ch.State() != ChannelClosed {
+			t.Fatalf("state %v", ch.State())
+		}
+		var se *ServerError
+		if _, ok := <-sub.C(); ok || !errors.As(sub.Err(), &se) || !strings.Contains(sub.Err().Error(), "gave up") {
+			t.Fatalf("subscription ended with %v", sub.Err())
+		}
+		sleep(time.Minute)
+		h.srv.expectNone(t)
 	})
 }
