@@ -516,3 +516,61 @@ func TestRejoinBackoffStopClosesChannel(t *testing.T) {
 		h.srv.expectNone(t)
 	})
 }
+
+// A subscription's drops: Stats.Dropped counts each, and SlowConsumer is
+// reported once per episode with the subscription's running total; an
+// episode ends when a message fits again.
+func TestSubscriptionDropEpisodes(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		ch, jm := h.joined("room:1")
+		sub := ch.SubscribeWith([]Option{WithBuffer(2)})
+		h.statuses()
+		for ep, tc := range []struct {
+			sent        int
+			first, drop uint64
+		}{{4, 1, 2}, {3, 3, 3}} {
+			for i := range tc.sent {
+				h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))
+			}
+			synctest.Wait()
+			var got []SlowConsumer
+			for _, st := range h.statuses() {
+				if sc, ok := st.(SlowConsumer); ok {
+					got = append(got, sc)
+				}
+			}
+			if len(got) != 1 || got[0].Topic != "room:1" || got[0].Dropped != tc.first {
+				t.Fatalf("episode %d: %+v, want one at drop %d", ep+1, got, tc.first)
+			}
+			if st := h.sock.Stats(); st.Dropped != tc.drop {
+				t.Fatalf("episode %d: dropped %d, want %d", ep+1, st.Dropped, tc.drop)
+			}
+			for len(sub.C()) > 0 {
+				<-sub.C()
+			}
+		}
+	})
+}
+
+// When nobody reads the Status stream, its oldest events make room for
+// the newest.
+func TestStatusStreamKeepsNewest(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1, StatusBuffer: 2})
+		for i := range 5 {
+			h.joined("room:" + strconv.Itoa(i))
+		}
+		var topics []string
+		for _, st := range h.statuses() {
+			if j, ok := st.(Joined); ok {
+				topics = append(topics, j.Topic)
+			}
+		}
+		if strings.Join(topics, " ") != "room:3 room:4" {
+			t.Fatalf("status stream holds %v, want the last two joins", topics)
+		}
+	})
+}
