@@ -574,3 +574,30 @@ func TestStatusStreamKeepsNewest(t *testing.T) {
 		}
 	})
 }
+
+// A Join made while the socket is reconnecting is sent as soon as the
+// connection opens, not after a timeout.
+func TestJoinWhileDisconnectedSentOnOpen(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := connect(t, &Config{HeartbeatInterval: -1})
+		h.tr.failNext(errors.New("down"))
+		h.srv.closeWith(1006)
+		synctest.Wait()
+		ch := h.sock.Channel("room:1", nil)
+		res := h.join(ch)
+		synctest.Wait()
+		if ch.State() != ChannelJoining {
+			t.Fatalf("state %v", ch.State())
+		}
+		sleep(10 * time.Millisecond) // the failed attempt
+		h.tr.noDial(t)
+		sleep(50 * time.Millisecond)
+		srv := h.tr.next(t)
+		jm := srv.expect(t, "room:1", wire.EventJoin)
+		srv.reply(t, jm, "ok", "{}")
+		if r := mustReady(t, res); r.err != nil {
+			t.Fatalf("join = %v", r.err)
+		}
+	})
+}
