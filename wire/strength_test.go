@@ -254,3 +254,29 @@ func TestNumbersInPayloads(t *testing.T) {
 		}
 	}
 }
+
+// Errors inside the payload, or in an element after it, give their offset
+// in the frame; a status that is not UTF-8 is written with U+FFFD.
+func TestPayloadErrorOffsetsAndReplyStatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		frame string
+		off   int
+	}{
+		{`[null,null,"t","e",{"a":}]`, 24},
+		{`[null,null,"t","e",}]`, 19},
+		{`[null,null,"t","e",{},x]`, 22},
+		{`[null,null,"t","e",{} x]`, 22},
+		{`[null,null,"t","e",{},1,]`, 24},
+	} {
+		_, err := wire.V2.DecodeServer(wire.Text, []byte(tc.frame))
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Offset != tc.off {
+			t.Errorf("%s: %v, want offset %d", tc.frame, err, tc.off)
+		}
+	}
+	got := string(wire.AppendReplyPayload(nil, "ok\xff", nil))
+	if got != "{\"response\":{},\"status\":\"ok\uFFFD\"}" {
+		t.Errorf("reply payload %q", got)
+	}
+}
