@@ -108,6 +108,8 @@ type sockActor struct {
 	// tapStall: batch waits for room in the tapper's queue; routed: the
 	// current event's frame reached its channel, only the tap is left.
 	tapStall, routed bool
+	// ownReply: the frame being routed was a heartbeat's reply, not tapped.
+	ownReply bool
 	// heldBack: the socket stopped taking frames since the last heartbeat
 	// went out, so its reply may be waiting behind them; hbRecv is the
 	// frames read by the last heartbeat deadline.
