@@ -517,12 +517,16 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	// Close every connection: a close frame from its writer, and a hard
 	// close for those whose writer does not finish within CloseTimeout.
 	if a.conn != nil {
-		code := 1000
+		req := &closeReq{code: 1000}
+		var uc *userClose
+		if errors.As(reason, &uc) {
+			req.code, req.reason = uc.code, uc.reason
+		}
 		if !a.open {
-			code = 0
+			req.code = 0
 		}
 		h := a.conn
-		a.teardown(h, &closeReq{code: code})
+		a.teardown(h, req)
 	}
 	if len(a.closing) > 0 {
 		t := time.NewTimer(a.s.cfg.CloseTimeout)

@@ -533,7 +533,7 @@ func TestSubscriptionDropEpisodes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := mustSub(t, ch, WithBuffer(2))
+		sub := mustSub(t, ch, WithBuffer(2), WithOverflow(DropNewest))
 		h.statuses()
 		for ep, tc := range []struct {
 			sent        int
