@@ -147,7 +147,7 @@ func (j leaveJob) run(ctx context.Context) msg {
 type closeJob struct{ sock *sockRec }
 
 func (j closeJob) run(context.Context) msg {
-	closeSocket(j.sock.s, j.sock.cancel)
+	closeSocketWith(j.sock.s, j.sock.cancel, j.sock.code)
 	return closeDone{j.sock}
 }
 
