@@ -148,7 +148,7 @@ type closeJob struct{ sock *sockRec }
 
 func (j closeJob) run(context.Context) msg {
 	closeSocketWith(j.sock.s, j.sock.cancel, j.sock.code)
-	return closeDone{j.sock}
+	return closeDone(j)
 }
 
 // abandon releases what a result holds when the actor is gone.
