@@ -290,7 +290,13 @@ func (ca *chanActor) chanErrored(reason error, server bool) {
 	hadJoin := ca.joinPush != nil
 	ca.dropJoinPush()
 	ca.setState(ChannelErrored)
-	ca.failSession(ErrDisconnected)
+	lost := ErrDisconnected
+	if server {
+		// The channel crashed on the server: its pushes say so, and the
+		// *ServerError is in their error's chain for errors.As.
+		lost = fmt.Errorf("%w: %w", ErrDisconnected, reason)
+	}
+	ca.failSession(lost)
 	if server {
 		ca.scheduleRejoin(reason)
 	} else {

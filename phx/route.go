@@ -169,6 +169,10 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		}
 		a.routed = true
 	}
+	if a.ownReply {
+		a.ownReply = false
+		return // a heartbeat's reply stays inside the socket
+	}
 	a.tap(m)
 }
 
@@ -182,7 +186,7 @@ func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 		}
 	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
-		a.handleReply(m)
+		a.ownReply = a.handleReply(m)
 		return true
 	}
 	rt := a.routes[m.Topic]
@@ -273,20 +277,24 @@ func (a *sockActor) pruneTaps() {
 
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a
 // ping's.
-func (a *sockActor) handleReply(m *wire.Message) {
+// It reports whether m was a heartbeat's reply, which stays inside the
+// socket; a ping's reply, and a reply to nothing, go to the socket-wide
+// subscriptions too.
+func (a *sockActor) handleReply(m *wire.Message) (heartbeat bool) {
 	ref, ok := m.Ref.Get()
 	p := a.pending[ref]
 	if !ok || p == nil {
 		a.s.nUnrouted.Add(1)
-		return
+		return false
 	}
 	if p == a.hbPush {
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
-		return
+		return true
 	}
 	a.resolve(p, pushResult{rtt: time.Since(p.start)})
+	return false
 }
 
 func removeSub(list []*Subscription, sub *Subscription) []*Subscription {

@@ -110,6 +110,8 @@ type sockActor struct {
 	// tapStall: batch waits for room in the tapper's queue; routed: the
 	// current event's frame reached its channel, only the tap is left.
 	tapStall, routed bool
+	// ownReply: the frame being routed was a heartbeat's reply, not tapped.
+	ownReply bool
 	// heldBack: the socket stopped taking frames since the last heartbeat
 	// went out, so its reply may be waiting behind them; hbRecv is the
 	// frames read by the last heartbeat deadline.
@@ -554,12 +556,16 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	// Close every connection: a close frame from its writer, and a hard
 	// close for those whose writer does not finish within CloseTimeout.
 	if a.conn != nil {
-		code := 1000
+		req := &closeReq{code: 1000}
+		var uc *userClose
+		if errors.As(reason, &uc) {
+			req.code, req.reason = uc.code, uc.reason
+		}
 		if !a.open {
-			code = 0
+			req.code = 0
 		}
 		h := a.conn
-		a.teardown(h, &closeReq{code: code})
+		a.teardown(h, req)
 	}
 	if len(a.closing) > 0 {
 		t := time.NewTimer(a.s.cfg.CloseTimeout)

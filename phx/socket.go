@@ -114,9 +114,25 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 // within about 2×Config.CloseTimeout even when the connection is blackholed.
 // It is idempotent and safe to call concurrently; it returns nil, or the
 // error that had already ended the socket.
-func (s *Socket) Close() error {
+func (s *Socket) Close() error { return s.stop(errUserClose) }
+
+// CloseWith is Close with the close code and reason the server receives:
+// 1000 (what Close sends) or an application code from 3000 to 4999, and a
+// reason of at most 123 bytes. Other values return an error wrapping
+// ErrInvalidArgument and leave the socket open.
+func (s *Socket) CloseWith(code int, reason string) error {
+	if code != 1000 && (code < 3000 || code > 4999) {
+		return fmt.Errorf("%w: close code %d is not 1000 or 3000 to 4999", ErrInvalidArgument, code)
+	}
+	if len(reason) > 123 {
+		return fmt.Errorf("%w: close reason of %d bytes is longer than 123", ErrInvalidArgument, len(reason))
+	}
+	return s.stop(&userClose{code: code, reason: reason})
+}
+
+func (s *Socket) stop(cause error) error {
 	s.closed.Store(true)
-	err := s.proc.StopWait(errUserClose)
+	err := s.proc.StopWait(cause)
 	if errors.Is(err, errUserClose) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -124,6 +140,16 @@ func (s *Socket) Close() error {
 }
 
 var errUserClose = errors.New("phx: socket closed by Close")
+
+// userClose is the cause of a CloseWith: an errUserClose with the close
+// frame's code and reason.
+type userClose struct {
+	code   int
+	reason string
+}
+
+func (u *userClose) Error() string        { return errUserClose.Error() }
+func (u *userClose) Is(target error) bool { return target == errUserClose }
 
 // Done is closed when the socket has stopped for good.
 func (s *Socket) Done() <-chan struct{} { return s.proc.Done() }
