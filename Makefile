@@ -42,7 +42,7 @@ soak:
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
 
-# demo starts the in-process dev server and three simulated users (about ten seconds).
+# demo starts the in-process dev server, three simulated users and a managed client (about fourteen seconds).
 demo:
 	$(GO) run ./cmd/phx demo
 
