@@ -128,8 +128,9 @@ type chanActor struct {
 	timeout    time.Duration
 	joinRef    string
 	joinPush   *push
-	subs       []*Subscription
-	sw         slowWait  // waits on consumers
+	f          fanout    // the subscriptions
+	seen       uint64    // frames taken from the inbox so far
+	leaveMark  uint64    // seen when the channel started leaving
 	b          *chanBusy // nil while the channel has nothing in flight
 }
 
@@ -194,7 +195,7 @@ func (ca *chanActor) tidy() bool {
 	}
 	ca.tidyAt = now + 1
 	ca.b = nil
-	ca.sw = slowWait{} // stopped after its last wait
+	ca.f.stopTimer()
 	ca.g.Spawn(ca.ctx, ca)
 	return true
 }
@@ -246,6 +247,7 @@ var noConn = &connState{}
 
 func newChanActor(s *Socket, ch *Channel, g *actor.Group) *chanActor {
 	ca := &chanActor{s: s, g: g, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
+	ca.f.s = s
 	ca.mb = chanBox{actor.NewQueueSharing[chanMsg](chanMailbox, ca.in)}
 	return ca
 }
@@ -286,12 +288,20 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		}
 		ca.park()
 		// Control before data: the socket's stop, the connection state
-		// and the frames read (pump), due deadlines, then requests.
+		// and the frames read (pump), due deadlines, then requests. While
+		// a message waits for its consumer (fanout), frames wait too,
+		// except the replies that can go ahead; requests do not.
 		if ctx.Err() != nil {
 			ca.stop()
 			break
 		}
-		ca.pump()
+		ca.f.flush()
+		ca.f.expire()
+		if ca.f.isHeld() {
+			ca.answerAhead()
+		} else {
+			ca.pump()
+		}
 		if ca.nDeadlines() > 0 && ca.final == nil {
 			ca.fireDue()
 		}
@@ -318,7 +328,41 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		ca.armTimer()
 	}
 	ca.exit()
+	ca.linger()
 	return nil
+}
+
+// linger, once the channel has closed for good, gives its subscriptions'
+// consumers what they still hold (ring) before their C closes, for as long
+// as they take a message every Config.SlowConsumerTimeout; what is left
+// then is dropped and counted. The socket's stop ends it at once.
+func (ca *chanActor) linger() {
+	f := &ca.f
+	for f.nPend > 0 && ca.ctx.Err() == nil {
+		f.pruneClosing()
+		f.flush()
+		if f.nPend == 0 {
+			break
+		}
+		if f.wait(nil, ca.ctx.Done(), nil, ca.s.cfg.SlowConsumerTimeout) == -2 {
+			for _, sub := range f.subs {
+				for range sub.n {
+					f.s.dropped(sub)
+				}
+			}
+			break
+		}
+	}
+	for _, sub := range f.subs {
+		err := context.Cause(ca.ctx)
+		if sub.endErr != nil {
+			err = *sub.endErr
+		}
+		sub.finish(err)
+	}
+	clear(f.subs)
+	f.subs, f.nPend, f.held = nil, 0, nil
+	f.stopTimer()
 }
 
 var clockStart = time.Now()
@@ -332,6 +376,15 @@ func (ca *chanActor) park() {
 	var tc <-chan time.Time
 	if ca.b != nil && ca.b.timer != nil {
 		tc = ca.b.timer.C
+	}
+	if ca.next < len(ca.batch) && !ca.f.isHeld() {
+		return // frames left when a wait ended
+	}
+	if ca.f.nPend > 0 {
+		if ca.f.wait(ca.in.Ready(), ca.ctx.Done(), tc, 0) == 2 {
+			ca.b.timerAt = time.Time{}
+		}
+		return
 	}
 	select {
 	case <-ca.in.Ready():
@@ -349,7 +402,7 @@ func (ca *chanActor) stop() {
 
 // idle: never joined and no subscription, the actor need not run.
 func (ca *chanActor) idle() bool {
-	return ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0
+	return ca.final == nil && !ca.joinedOnce && len(ca.f.subs) == 0
 }
 
 func (ca *chanActor) fireDue() {
@@ -378,6 +431,9 @@ func (ca *chanActor) exit() {
 	ca.setState(ChannelClosed)
 	if ca.b != nil && ca.b.timer != nil {
 		ca.b.timer.Stop()
+	}
+	if ca.f.nPend == 0 {
+		ca.f.stopTimer()
 	}
 	if !ca.retired.Load() && ca.ctx.Err() == nil {
 		_ = ca.s.mb.Tell(ca.ctx, goneMsg{ca: ca})
@@ -455,13 +511,12 @@ func (ca *chanActor) handleReq(m chanMsg) {
 }
 
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
-	ca.subs = append(ca.subs, sub)
+	ca.f.add(sub)
 	ca.subsChanged()
 	ack <- struct{}{}
 }
 
 func (ca *chanActor) unsubscribe(sub *Subscription) {
-	ca.subs = removeSub(ca.subs, sub)
+	ca.f.discard(sub)
 	ca.subsChanged()
-	sub.finish(nil)
 }

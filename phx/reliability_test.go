@@ -287,8 +287,8 @@ func TestStuckConsumerIsBounded(t *testing.T) {
 		if got, want := stuck.Dropped(), uint64(n-4); got != want {
 			t.Fatalf("dropped %d, want %d", got, want)
 		}
-		if len(stuck.C()) != 4 {
-			t.Fatalf("buffered %d", len(stuck.C()))
+		if buffered(t, stuck) != 4 {
+			t.Fatalf("buffered %d", buffered(t, stuck))
 		}
 		st := h.sock.Stats()
 		if st.Dropped != n-4 || st.Overflowed != 0 || st.Reconnects != 0 {

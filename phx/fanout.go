@@ -1,0 +1,352 @@
+package phx
+
+import (
+	"reflect"
+	"time"
+)
+
+// fanout hands messages to the subscriptions of one owner (a channel's
+// actor, or the socket's tapper) without ever waiting for a consumer, so
+// that the owner keeps serving its requests while consumers lag.
+//
+// A subscription's buffer is C plus a queue its owner keeps (ring). When
+// both are full, a subscription that waits for its consumer (Backpressure,
+// Block) takes the message in ring past its buffer and the subscription is
+// held: the owner then stops taking frames, which pushes back on the
+// socket, until the consumer takes a message, or, with Backpressure, until
+// it has taken none for Config.SlowConsumerTimeout (the waiting message is
+// then dropped, counted and reported). Other policies act at once.
+//
+// While some ring holds messages, the owner waits in wait, which wakes as
+// soon as any of those consumers takes one; otherwise it uses its own
+// static select and no reflection.
+type fanout struct {
+	s     *Socket
+	subs  []*Subscription
+	nPend int             // subscriptions with messages in ring
+	held  []*Subscription // each with one message waiting past its buffer
+	timer *time.Timer     // the Backpressure bound of held subscriptions
+	force bool            // no holding: frames go past the buffers (see chanActor.answerAhead)
+	cases []reflect.SelectCase
+	backs []*Subscription // the subscription of each send case in cases
+}
+
+// clockNow is the monotonic clock in nanoseconds, never 0.
+func clockNow() int64 { return int64(time.Since(clockStart)) + 1 }
+
+func (f *fanout) push(sub *Subscription, m Message) {
+	if sub.n == 0 {
+		f.nPend++
+	}
+	sub.push(m)
+}
+
+func (f *fanout) pop(sub *Subscription) {
+	sub.pop()
+	if sub.n == 0 {
+		f.nPend--
+	}
+}
+
+// offer puts m in sub's buffer if it has room.
+func (f *fanout) offer(sub *Subscription, m Message) bool {
+	if sub.n > 0 {
+		f.flushSub(sub)
+	}
+	if sub.n == 0 {
+		select {
+		case sub.c <- m:
+			sub.slow = false
+			return true
+		default:
+		}
+	}
+	if sub.n < sub.bound {
+		f.push(sub, m)
+		return true
+	}
+	return false
+}
+
+// flushSub moves what C has room for from ring into it.
+func (f *fanout) flushSub(sub *Subscription) {
+	for sub.n > 0 {
+		select {
+		case sub.c <- sub.front():
+			f.pop(sub)
+			f.took(sub)
+		default:
+			return
+		}
+	}
+}
+
+// took: sub's consumer made room.
+func (f *fanout) took(sub *Subscription) {
+	sub.slow = false
+	if sub.heldSince != 0 && sub.n <= sub.bound {
+		f.unhold(sub)
+	}
+}
+
+func (f *fanout) unhold(sub *Subscription) {
+	if sub.heldSince == 0 {
+		return
+	}
+	sub.heldSince = 0
+	f.held = removeSub(f.held, sub)
+	if len(f.held) == 0 {
+		f.held = nil
+	}
+}
+
+// isHeld: a message waits for its consumer past a buffer.
+func (f *fanout) isHeld() bool { return len(f.held) > 0 }
+
+// deliver hands m to every subscription that wants it under its policy.
+func (f *fanout) deliver(m Message) {
+	for i := 0; i < len(f.subs); i++ {
+		sub := f.subs[i]
+		if sub.ended || !sub.wants(m.Event) || f.offer(sub, m) {
+			continue
+		}
+		switch sub.overflow {
+		case Backpressure:
+			if sub.slow {
+				// Stuck: dropping until the consumer takes a message.
+				f.s.dropped(sub)
+				continue
+			}
+			f.hold(sub, m)
+		case Block:
+			f.hold(sub, m)
+		case DropNewest:
+			f.s.dropped(sub)
+		case DropOldest:
+			select {
+			case <-sub.c:
+				f.s.dropped(sub)
+			default:
+				if sub.n > 0 {
+					f.pop(sub)
+					f.s.dropped(sub)
+				}
+			}
+			slow := sub.slow // the room offer finds is the one just made
+			if !f.offer(sub, m) {
+				f.s.dropped(sub)
+			}
+			sub.slow = slow
+		case CloseWithError:
+			f.s.dropped(sub)
+			if f.end(sub, ErrSlowConsumer) {
+				i--
+			}
+		}
+	}
+}
+
+// hold keeps m past sub's buffer: the owner takes no frames until sub's
+// consumer takes a message or the wait is given up (expire).
+func (f *fanout) hold(sub *Subscription, m Message) {
+	f.push(sub, m)
+	if sub.heldSince == 0 && !f.force {
+		sub.heldSince = clockNow()
+		f.held = append(f.held, sub)
+	}
+}
+
+// expire gives up the waits of Backpressure subscriptions whose consumer
+// took nothing for Config.SlowConsumerTimeout: each waiting message is
+// dropped, counted and reported.
+func (f *fanout) expire() {
+	if len(f.held) == 0 {
+		return
+	}
+	now, bound := clockNow(), int64(f.s.cfg.SlowConsumerTimeout)
+	for i := 0; i < len(f.held); i++ {
+		sub := f.held[i]
+		if sub.overflow != Backpressure || now-sub.heldSince < bound {
+			continue
+		}
+		sub.popBack()
+		if sub.n == 0 {
+			f.nPend--
+		}
+		f.s.dropped(sub)
+		f.unhold(sub)
+		i--
+	}
+}
+
+// flush moves into every C what it has room for, and closes the
+// subscriptions that ended once their consumer has taken what they held.
+func (f *fanout) flush() {
+	if f.nPend == 0 {
+		return
+	}
+	for i := 0; i < len(f.subs); i++ {
+		sub := f.subs[i]
+		if sub.n > 0 {
+			f.flushSub(sub)
+		}
+		if sub.n == 0 && sub.endErr != nil {
+			sub.finish(*sub.endErr)
+			f.subs = removeSub(f.subs, sub)
+			i--
+		}
+	}
+}
+
+// add takes sub.
+func (f *fanout) add(sub *Subscription) { f.subs = append(f.subs, sub) }
+
+// discard ends sub at once (Close): what it holds is dropped with it.
+func (f *fanout) discard(sub *Subscription) {
+	f.unhold(sub)
+	if sub.n > 0 {
+		f.nPend--
+	}
+	sub.finish(nil)
+	f.subs = removeSub(f.subs, sub)
+}
+
+// end ends sub with err once its consumer has taken what it holds, and
+// reports whether it was removed at once.
+func (f *fanout) end(sub *Subscription, err error) bool {
+	f.unhold(sub)
+	if sub.n == 0 {
+		sub.finish(err)
+		f.subs = removeSub(f.subs, sub)
+		return true
+	}
+	sub.ended, sub.endErr = true, &err
+	return false
+}
+
+// endAll ends every subscription with err; keep: after their consumers
+// took what they hold (see linger), otherwise at once.
+func (f *fanout) endAll(err error, keep bool) {
+	for i := 0; i < len(f.subs); i++ {
+		sub := f.subs[i]
+		if !keep {
+			f.unhold(sub)
+			if sub.n > 0 {
+				f.nPend--
+			}
+			sub.finish(err)
+			continue
+		}
+		if sub.closed {
+			continue
+		}
+		if f.end(sub, err) {
+			i--
+		}
+	}
+	if !keep {
+		clear(f.subs)
+		f.subs = nil
+	}
+}
+
+// pruneClosing ends the subscriptions whose Close has not reached the
+// owner yet.
+func (f *fanout) pruneClosing() {
+	for i := 0; i < len(f.subs); i++ {
+		if sub := f.subs[i]; sub.closing.Load() {
+			f.discard(sub)
+			i--
+		}
+	}
+}
+
+// stopTimer stops and forgets the timer (an idle owner keeps none).
+func (f *fanout) stopTimer() {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+}
+
+// bpTimer arms the timer for the earliest Backpressure wait to give up,
+// or d (if positive) when that is earlier, and returns its channel; nil
+// when there is nothing to time.
+func (f *fanout) bpTimer(d time.Duration) <-chan time.Time {
+	var at int64
+	for _, sub := range f.held {
+		if sub.overflow == Backpressure && (at == 0 || sub.heldSince < at) {
+			at = sub.heldSince
+		}
+	}
+	var wait time.Duration
+	switch {
+	case at != 0:
+		wait = time.Duration(at + int64(f.s.cfg.SlowConsumerTimeout) - clockNow())
+		if d > 0 && d < wait {
+			wait = d
+		}
+	case d > 0:
+		wait = d
+	default:
+		if f.timer != nil {
+			f.timer.Stop()
+		}
+		return nil
+	}
+	wait = max(wait, 0)
+	if f.timer == nil {
+		f.timer = time.NewTimer(wait)
+	} else {
+		f.timer.Reset(wait)
+	}
+	return f.timer.C
+}
+
+// wait is the owner's wait while some ring holds messages: it returns
+// when one of ready, done or tc is ready (their index, 0 to 2, after
+// taking it), when a consumer took a message (-1; the message has left
+// ring), or when the Backpressure bound of a held subscription, or d (if
+// positive), has passed (-2).
+func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.Duration) int {
+	f.cases = append(f.cases[:0],
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(ready)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(done)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(tc)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(f.bpTimer(d))},
+	)
+	const fixed = 4
+	f.backs = f.backs[:0]
+	for _, sub := range f.subs {
+		if sub.n > 0 {
+			f.cases = append(f.cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(sub.c), Send: reflect.ValueOf(sub.front())})
+			f.backs = append(f.backs, sub)
+		}
+	}
+	i, _, _ := reflect.Select(f.cases)
+	if f.timer != nil && i != 3 {
+		f.timer.Stop()
+	}
+	clear(f.cases)
+	f.cases = f.cases[:0]
+	r := i
+	switch {
+	case i == 3:
+		r = -2
+	case i >= fixed:
+		sub := f.backs[i-fixed]
+		f.pop(sub)
+		f.took(sub)
+		r = -1
+	}
+	clear(f.backs)
+	return r
+}
+
+// chanValue is c as a select case's channel; a nil c is never ready.
+func chanValue[T any](c <-chan T) reflect.Value {
+	if c == nil {
+		return reflect.Value{}
+	}
+	return reflect.ValueOf(c)
+}
