@@ -118,6 +118,7 @@ type chanActor struct {
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem
+	ahead      []inItem // answerAhead's other array, while a wait lasts
 	batch      []inItem // the frames pump is handling
 	next       int      // batch[next:] is still to be handled
 	state      ChannelState
@@ -322,6 +323,11 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		if ca.b != nil && cap(reqs) >= 64 {
 			ca.b.reqbuf = reqs // many callers at once: reuse the batches' arrays
 		}
+		if len(reqs) > 0 && ca.f.isHeld() && ca.final == nil {
+			// A push sent meanwhile waits for a reply: empty the inbox
+			// so that the reply's arrival wakes the actor.
+			ca.answerAhead()
+		}
 		if ca.idle() && ca.retire() {
 			break
 		}
@@ -338,10 +344,10 @@ func (ca *chanActor) Run(ctx context.Context) error {
 // then is dropped and counted. The socket's stop ends it at once.
 func (ca *chanActor) linger() {
 	f := &ca.f
-	for f.nPend > 0 && ca.ctx.Err() == nil {
+	for f.pending() && ca.ctx.Err() == nil {
 		f.pruneClosing()
 		f.flush()
-		if f.nPend == 0 {
+		if !f.pending() {
 			break
 		}
 		if f.wait(nil, ca.ctx.Done(), nil, ca.s.cfg.SlowConsumerTimeout) == -2 {
@@ -361,7 +367,7 @@ func (ca *chanActor) linger() {
 		sub.finish(err)
 	}
 	clear(f.subs)
-	f.subs, f.nPend, f.held = nil, 0, nil
+	f.subs, f.pend, f.held = nil, nil, nil
 	f.stopTimer()
 }
 
@@ -377,10 +383,12 @@ func (ca *chanActor) park() {
 	if ca.b != nil && ca.b.timer != nil {
 		tc = ca.b.timer.C
 	}
-	if ca.next < len(ca.batch) && !ca.f.isHeld() {
-		return // frames left when a wait ended
+	if ca.batch != nil && !ca.f.isHeld() {
+		// A wait stopped pump: frames may be left in the batch, and the
+		// inbox took more without a token.
+		return
 	}
-	if ca.f.nPend > 0 {
+	if ca.f.pending() {
 		if ca.f.wait(ca.in.Ready(), ca.ctx.Done(), tc, 0) == 2 {
 			ca.b.timerAt = time.Time{}
 		}
@@ -391,6 +399,8 @@ func (ca *chanActor) park() {
 	case <-ca.ctx.Done():
 	case <-tc:
 		ca.b.timerAt = time.Time{}
+	case <-ca.f.releaseC():
+		ca.f.release()
 	}
 }
 
@@ -432,7 +442,7 @@ func (ca *chanActor) exit() {
 	if ca.b != nil && ca.b.timer != nil {
 		ca.b.timer.Stop()
 	}
-	if ca.f.nPend == 0 {
+	if !ca.f.pending() {
 		ca.f.stopTimer()
 	}
 	if !ca.retired.Load() && ca.ctx.Err() == nil {

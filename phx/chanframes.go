@@ -40,7 +40,7 @@ func (ca *chanActor) pump() {
 			}
 		}
 		items := ca.batch
-		ca.batch, ca.next = nil, 0
+		ca.batch, ca.next, ca.ahead = nil, 0, nil
 		if cap(items) >= 64 {
 			ca.inbuf = items // busy channels reuse their buffers
 		} else {
@@ -154,8 +154,19 @@ func (ca *chanActor) deliver(m *wire.Message) {
 // so that the consumers get every message the channel took before it
 // closed.
 func (ca *chanActor) answerAhead() {
+	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
+		return // no reply to look for
+	}
 	if len(ca.batch)-ca.next < chanInbox {
-		ca.batch = append(ca.batch, ca.in.Drain(nil)...)
+		// Two arrays in turn, as pump does: a wait woken per message
+		// takes a few frames at a time.
+		got := ca.in.Drain(ca.ahead)
+		ca.batch = append(ca.batch, got...)
+		clear(got)
+		ca.ahead = got[:0]
+	}
+	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
+		return // no reply to look for
 	}
 	if lp := ca.leavePush(); lp != nil {
 		for i := ca.next; i < len(ca.batch); i++ {

@@ -23,9 +23,11 @@ import (
 type fanout struct {
 	s     *Socket
 	subs  []*Subscription
-	nPend int             // subscriptions with messages in ring
+	pend  []*Subscription // those with messages in ring
 	held  []*Subscription // each with one message waiting past its buffer
 	timer *time.Timer     // the Backpressure bound of held subscriptions
+	spare []*Subscription // with an empty ring still allocated
+	rel   *time.Timer     // releases the spare rings; nil when none
 	force bool            // no holding: frames go past the buffers (see chanActor.answerAhead)
 	cases []reflect.SelectCase
 	backs []*Subscription // the subscription of each send case in cases
@@ -36,17 +38,72 @@ func clockNow() int64 { return int64(time.Since(clockStart)) + 1 }
 
 func (f *fanout) push(sub *Subscription, m Message) {
 	if sub.n == 0 {
-		f.nPend++
+		f.pend = append(f.pend, sub)
 	}
 	sub.push(m)
 }
 
+// pop drops ring's oldest message; a subscription that ended closes once
+// its consumer has taken everything.
 func (f *fanout) pop(sub *Subscription) {
 	sub.pop()
 	if sub.n == 0 {
-		f.nPend--
+		f.unpend(sub)
+		f.keepSpare(sub)
+		if sub.endErr != nil {
+			sub.finish(*sub.endErr)
+			f.subs = removeSub(f.subs, sub)
+		}
 	}
 }
+
+func (f *fanout) unpend(sub *Subscription) {
+	f.pend = removeSub(f.pend, sub)
+	if len(f.pend) == 0 {
+		f.pend = nil
+	}
+}
+
+// keepSpare keeps sub's emptied ring for a while: a consumer that keeps
+// falling behind then costs no allocation per burst, and an idle one
+// holds no ring for more than about a second (release).
+func (f *fanout) keepSpare(sub *Subscription) {
+	if sub.spare {
+		return
+	}
+	sub.spare = true
+	f.spare = append(f.spare, sub)
+	if f.rel == nil {
+		f.rel = time.NewTimer(time.Second)
+	}
+}
+
+// releaseC is the channel of the timer that releases the spare rings.
+func (f *fanout) releaseC() <-chan time.Time {
+	if f.rel == nil {
+		return nil
+	}
+	return f.rel.C
+}
+
+// release frees the rings that are still empty.
+func (f *fanout) release() {
+	for _, sub := range f.spare {
+		sub.spare = false
+		if sub.n == 0 {
+			sub.ring, sub.head = nil, 0
+		}
+	}
+	clear(f.spare)
+	f.spare = nil
+	if f.rel != nil {
+		f.rel.Stop()
+		f.rel = nil
+	}
+}
+
+// pending: some ring holds messages.
+func (f *fanout) pending() bool { return len(f.pend) > 0 }
 
 // offer puts m in sub's buffer if it has room.
 func (f *fanout) offer(sub *Subscription, m Message) bool {
@@ -171,7 +228,8 @@ func (f *fanout) expire() {
 		}
 		sub.popBack()
 		if sub.n == 0 {
-			f.nPend--
+			f.unpend(sub)
+			f.keepSpare(sub)
 		}
 		f.s.dropped(sub)
 		f.unhold(sub)
@@ -182,18 +240,9 @@ func (f *fanout) expire() {
 // flush moves into every C what it has room for, and closes the
 // subscriptions that ended once their consumer has taken what they held.
 func (f *fanout) flush() {
-	if f.nPend == 0 {
-		return
-	}
-	for i := 0; i < len(f.subs); i++ {
-		sub := f.subs[i]
-		if sub.n > 0 {
-			f.flushSub(sub)
-		}
-		if sub.n == 0 && sub.endErr != nil {
-			sub.finish(*sub.endErr)
-			f.subs = removeSub(f.subs, sub)
-			i--
+	for i := len(f.pend) - 1; i >= 0; i-- {
+		if i < len(f.pend) { // a drained one leaves pend
+			f.flushSub(f.pend[i])
 		}
 	}
 }
@@ -205,7 +254,7 @@ func (f *fanout) add(sub *Subscription) { f.subs = append(f.subs, sub) }
 func (f *fanout) discard(sub *Subscription) {
 	f.unhold(sub)
 	if sub.n > 0 {
-		f.nPend--
+		f.unpend(sub)
 	}
 	sub.finish(nil)
 	f.subs = removeSub(f.subs, sub)
@@ -231,9 +280,6 @@ func (f *fanout) endAll(err error, keep bool) {
 		sub := f.subs[i]
 		if !keep {
 			f.unhold(sub)
-			if sub.n > 0 {
-				f.nPend--
-			}
 			sub.finish(err)
 			continue
 		}
@@ -246,7 +292,7 @@ func (f *fanout) endAll(err error, keep bool) {
 	}
 	if !keep {
 		clear(f.subs)
-		f.subs = nil
+		f.subs, f.pend = nil, nil
 	}
 }
 
@@ -267,6 +313,7 @@ func (f *fanout) stopTimer() {
 		f.timer.Stop()
 		f.timer = nil
 	}
+	f.release()
 }
 
 // bpTimer arms the timer for the earliest Backpressure wait to give up,
@@ -305,23 +352,47 @@ func (f *fanout) bpTimer(d time.Duration) <-chan time.Time {
 
 // wait is the owner's wait while some ring holds messages: it returns
 // when one of ready, done or tc is ready (their index, 0 to 2, after
-// taking it), when a consumer took a message (-1; the message has left
-// ring), or when the Backpressure bound of a held subscription, or d (if
+// taking it), when a consumer took a message or the spare rings were
+// released (-1), or when the Backpressure bound of a held subscription, or d (if
 // positive), has passed (-2).
 func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.Duration) int {
+	bp := f.bpTimer(d)
+	if len(f.pend) == 1 {
+		// The usual case, without reflection.
+		sub := f.pend[0]
+		r := -1
+		select {
+		case <-ready:
+			r = 0
+		case <-done:
+			r = 1
+		case <-tc:
+			r = 2
+		case <-bp:
+			return -2
+		case <-f.releaseC():
+			f.release()
+		case sub.c <- sub.front():
+			f.pop(sub)
+			f.took(sub)
+		}
+		if f.timer != nil {
+			f.timer.Stop()
+		}
+		return r
+	}
 	f.cases = append(f.cases[:0],
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(ready)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(done)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(tc)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(f.bpTimer(d))},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(bp)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(f.releaseC())},
 	)
-	const fixed = 4
+	const fixed = 5
 	f.backs = f.backs[:0]
-	for _, sub := range f.subs {
-		if sub.n > 0 {
-			f.cases = append(f.cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(sub.c), Send: reflect.ValueOf(sub.front())})
-			f.backs = append(f.backs, sub)
-		}
+	for _, sub := range f.pend {
+		f.cases = append(f.cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(sub.c), Send: reflect.ValueOf(sub.front())})
+		f.backs = append(f.backs, sub)
 	}
 	i, _, _ := reflect.Select(f.cases)
 	if f.timer != nil && i != 3 {
@@ -333,6 +404,9 @@ func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.D
 	switch {
 	case i == 3:
 		r = -2
+	case i == 4:
+		f.release()
+		r = -1
 	case i >= fixed:
 		sub := f.backs[i-fixed]
 		f.pop(sub)

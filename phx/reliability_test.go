@@ -73,7 +73,7 @@ func TestSocketEndingByItselfDoesNotHang(t *testing.T) {
 		sub.Close() // the socket goes on, meets the bad payload and ends
 		sleep(time.Second)
 		if h.sock.State() != StateClosed {
-			t.Fatalf("state %v", h.sock.State())
+			t.Fatalf("state %v %+v inbox %d evq %d", h.sock.State(), h.sock.Stats(), ca.in.Len(), h.evqLen())
 		}
 		select {
 		case <-h.sock.Done():

@@ -34,7 +34,7 @@ type Subscription struct {
 	topic  string
 
 	// Owned by the owning actor.
-	ring      []Message // what C has no room for, oldest at head; nil while empty
+	ring      []Message // what C has no room for, oldest at head; released a while after it empties
 	head, n   int32
 	bound     int32  // the most ring holds within the buffer (the buffer less cap(C))
 	endErr    *error // set when the subscription ends with messages still in ring
@@ -42,6 +42,7 @@ type Subscription struct {
 	slow      bool  // in an overflow episode
 	ended     bool  // takes no more messages
 	closed    bool  // C is closed
+	spare     bool  // in its owner's list of rings to release
 	heldSince int64 // clock (nanoseconds) since the message past the buffer waits; 0: none waits
 }
 
@@ -124,23 +125,18 @@ func (sub *Subscription) push(m Message) {
 // front is ring's oldest message.
 func (sub *Subscription) front() Message { return sub.ring[sub.head] }
 
-// pop drops ring's oldest message; ring goes once empty.
+// pop drops ring's oldest message. An empty ring stays for its owner to
+// release (fanout.release).
 func (sub *Subscription) pop() {
 	sub.ring[sub.head] = Message{}
 	sub.head = (sub.head + 1) % int32(len(sub.ring))
 	sub.n--
-	if sub.n == 0 {
-		sub.ring, sub.head = nil, 0
-	}
 }
 
 // popBack drops ring's newest message.
 func (sub *Subscription) popBack() {
 	sub.n--
 	sub.ring[(int(sub.head)+int(sub.n))%len(sub.ring)] = Message{}
-	if sub.n == 0 {
-		sub.ring, sub.head = nil, 0
-	}
 }
 
 // All iterates over the subscription's messages until it ends or ctx is

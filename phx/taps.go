@@ -55,12 +55,14 @@ func (t *tapper) Run(ctx context.Context) error {
 		switch {
 		case t.next < len(t.items) && !t.f.isHeld():
 			// The rest of a batch a wait stopped.
-		case t.f.nPend > 0:
+		case t.f.pending():
 			t.f.wait(t.in.Ready(), ctx.Done(), nil, 0)
 		default:
 			select {
 			case <-t.in.Ready():
 			case <-ctx.Done():
+			case <-t.f.releaseC():
+				t.f.release()
 			}
 		}
 		if ctx.Err() != nil {
