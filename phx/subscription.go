@@ -13,15 +13,18 @@ import (
 // C is closed in the end, always: soon after Close (Err is then nil), when the
 // channel is left (ErrLeft), closed by the server or the socket (ErrClosed),
 // refused at its first join (*JoinError), or overflowed with the
-// CloseWithError policy (ErrSlowConsumer). Subscriptions survive rejoins and
-// reconnects. Messages arrive in the order the socket read them.
+// CloseWithError policy (ErrSlowConsumer). Except after Close or the
+// socket's end, C closes once the consumer has taken what was buffered, as
+// long as it takes a message every Config.SlowConsumerTimeout (the rest is
+// then dropped and counted). Subscriptions survive rejoins and reconnects.
+// Messages arrive in the order the socket read them.
 //
 // Concurrency: all methods are safe for concurrent use. One goroutine
 // usually ranges over C.
 //
 // An idle subscription costs a few hundred bytes whatever its buffer: C
-// holds subChanCap messages, and its owner keeps the rest of the buffer in
-// a queue of its own that grows as needed and goes once drained.
+// holds two messages, and its owner keeps the rest of the buffer in a queue
+// of its own that grows as needed and goes about a second after it drains.
 type Subscription struct {
 	c       chan Message
 	err     atomic.Pointer[error]
