@@ -367,7 +367,10 @@ func (ca *chanActor) linger() {
 		sub.finish(err)
 	}
 	clear(f.subs)
-	f.subs, f.pend, f.held = nil, nil, nil
+	f.subs, f.pend = nil, nil
+	if f.w != nil {
+		f.w.held = nil
+	}
 	f.stopTimer()
 }
 

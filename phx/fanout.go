@@ -24,13 +24,38 @@ type fanout struct {
 	s     *Socket
 	subs  []*Subscription
 	pend  []*Subscription // those with messages in ring
+	force bool            // no holding: frames go past the buffers (see chanActor.answerAhead)
+	w     *fanoutWait     // nil while no consumer lags
+}
+
+// fanoutWait is the part of a fanout only lagging consumers need.
+type fanoutWait struct {
 	held  []*Subscription // each with one message waiting past its buffer
 	timer *time.Timer     // the Backpressure bound of held subscriptions
 	spare []*Subscription // with an empty ring still allocated
 	rel   *time.Timer     // releases the spare rings; nil when none
-	force bool            // no holding: frames go past the buffers (see chanActor.answerAhead)
 	cases []reflect.SelectCase
 	backs []*Subscription // the subscription of each send case in cases
+}
+
+// wt is the waiting state, made when needed.
+func (f *fanout) wt() *fanoutWait {
+	if f.w == nil {
+		f.w = &fanoutWait{}
+	}
+	return f.w
+}
+
+// dropWait forgets the waiting state once nothing is left in it.
+func (f *fanout) dropWait() {
+	w := f.w
+	if w == nil || len(w.held) > 0 || len(w.spare) > 0 || w.rel != nil {
+		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	f.w = nil
 }
 
 // clockNow is the monotonic clock in nanoseconds, never 0.
@@ -72,34 +97,40 @@ func (f *fanout) keepSpare(sub *Subscription) {
 		return
 	}
 	sub.spare = true
-	f.spare = append(f.spare, sub)
-	if f.rel == nil {
-		f.rel = time.NewTimer(time.Second)
+	w := f.wt()
+	w.spare = append(w.spare, sub)
+	if w.rel == nil {
+		w.rel = time.NewTimer(time.Second)
 	}
 }
 
 // releaseC is the channel of the timer that releases the spare rings.
 func (f *fanout) releaseC() <-chan time.Time {
-	if f.rel == nil {
+	if f.w == nil || f.w.rel == nil {
 		return nil
 	}
-	return f.rel.C
+	return f.w.rel.C
 }
 
 // release frees the rings that are still empty.
 func (f *fanout) release() {
-	for _, sub := range f.spare {
+	w := f.w
+	if w == nil {
+		return
+	}
+	for _, sub := range w.spare {
 		sub.spare = false
 		if sub.n == 0 {
 			sub.ring, sub.head = nil, 0
 		}
 	}
-	clear(f.spare)
-	f.spare = nil
-	if f.rel != nil {
-		f.rel.Stop()
-		f.rel = nil
+	clear(w.spare)
+	w.spare = nil
+	if w.rel != nil {
+		w.rel.Stop()
+		w.rel = nil
 	}
+	f.dropWait()
 }
 
 // pending: some ring holds messages.
@@ -151,14 +182,14 @@ func (f *fanout) unhold(sub *Subscription) {
 		return
 	}
 	sub.heldSince = 0
-	f.held = removeSub(f.held, sub)
-	if len(f.held) == 0 {
-		f.held = nil
+	f.w.held = removeSub(f.w.held, sub)
+	if len(f.w.held) == 0 {
+		f.w.held = nil
 	}
 }
 
 // isHeld: a message waits for its consumer past a buffer.
-func (f *fanout) isHeld() bool { return len(f.held) > 0 }
+func (f *fanout) isHeld() bool { return f.w != nil && len(f.w.held) > 0 }
 
 // deliver hands m to every subscription that wants it under its policy.
 func (f *fanout) deliver(m Message) {
@@ -209,7 +240,7 @@ func (f *fanout) hold(sub *Subscription, m Message) {
 	f.push(sub, m)
 	if sub.heldSince == 0 && !f.force {
 		sub.heldSince = clockNow()
-		f.held = append(f.held, sub)
+		f.wt().held = append(f.wt().held, sub)
 	}
 }
 
@@ -217,12 +248,12 @@ func (f *fanout) hold(sub *Subscription, m Message) {
 // took nothing for Config.SlowConsumerTimeout: each waiting message is
 // dropped, counted and reported.
 func (f *fanout) expire() {
-	if len(f.held) == 0 {
+	if !f.isHeld() {
 		return
 	}
 	now, bound := clockNow(), int64(f.s.cfg.SlowConsumerTimeout)
-	for i := 0; i < len(f.held); i++ {
-		sub := f.held[i]
+	for i := 0; i < len(f.w.held); i++ {
+		sub := f.w.held[i]
 		if sub.overflow != Backpressure || now-sub.heldSince < bound {
 			continue
 		}
@@ -309,9 +340,9 @@ func (f *fanout) pruneClosing() {
 
 // stopTimer stops and forgets the timer (an idle owner keeps none).
 func (f *fanout) stopTimer() {
-	if f.timer != nil {
-		f.timer.Stop()
-		f.timer = nil
+	if f.w != nil && f.w.timer != nil {
+		f.w.timer.Stop()
+		f.w.timer = nil
 	}
 	f.release()
 }
@@ -320,8 +351,9 @@ func (f *fanout) stopTimer() {
 // or d (if positive) when that is earlier, and returns its channel; nil
 // when there is nothing to time.
 func (f *fanout) bpTimer(d time.Duration) <-chan time.Time {
+	w := f.wt()
 	var at int64
-	for _, sub := range f.held {
+	for _, sub := range w.held {
 		if sub.overflow == Backpressure && (at == 0 || sub.heldSince < at) {
 			at = sub.heldSince
 		}
@@ -336,18 +368,18 @@ func (f *fanout) bpTimer(d time.Duration) <-chan time.Time {
 	case d > 0:
 		wait = d
 	default:
-		if f.timer != nil {
-			f.timer.Stop()
+		if w.timer != nil {
+			w.timer.Stop()
 		}
 		return nil
 	}
 	wait = max(wait, 0)
-	if f.timer == nil {
-		f.timer = time.NewTimer(wait)
+	if w.timer == nil {
+		w.timer = time.NewTimer(wait)
 	} else {
-		f.timer.Reset(wait)
+		w.timer.Reset(wait)
 	}
-	return f.timer.C
+	return w.timer.C
 }
 
 // wait is the owner's wait while some ring holds messages: it returns
@@ -376,12 +408,13 @@ func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.D
 			f.pop(sub)
 			f.took(sub)
 		}
-		if f.timer != nil {
-			f.timer.Stop()
+		if f.w != nil && f.w.timer != nil {
+			f.w.timer.Stop()
 		}
 		return r
 	}
-	f.cases = append(f.cases[:0],
+	w := f.w
+	w.cases = append(w.cases[:0],
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(ready)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(done)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(tc)},
@@ -389,17 +422,17 @@ func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.D
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: chanValue(f.releaseC())},
 	)
 	const fixed = 5
-	f.backs = f.backs[:0]
+	w.backs = w.backs[:0]
 	for _, sub := range f.pend {
-		f.cases = append(f.cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(sub.c), Send: reflect.ValueOf(sub.front())})
-		f.backs = append(f.backs, sub)
+		w.cases = append(w.cases, reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(sub.c), Send: reflect.ValueOf(sub.front())})
+		w.backs = append(w.backs, sub)
 	}
-	i, _, _ := reflect.Select(f.cases)
-	if f.timer != nil && i != 3 {
-		f.timer.Stop()
+	i, _, _ := reflect.Select(w.cases)
+	if w.timer != nil && i != 3 {
+		w.timer.Stop()
 	}
-	clear(f.cases)
-	f.cases = f.cases[:0]
+	clear(w.cases)
+	w.cases = w.cases[:0]
 	r := i
 	switch {
 	case i == 3:
@@ -408,12 +441,13 @@ func (f *fanout) wait(ready, done <-chan struct{}, tc <-chan time.Time, d time.D
 		f.release()
 		r = -1
 	case i >= fixed:
-		sub := f.backs[i-fixed]
+		sub := w.backs[i-fixed]
 		f.pop(sub)
 		f.took(sub)
 		r = -1
 	}
-	clear(f.backs)
+	clear(w.backs)
+	w.backs = w.backs[:0]
 	return r
 }
 
