@@ -287,7 +287,7 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		if ca.b != nil && ca.tidy() {
 			return nil // a fresh stack goes on; see above
 		}
-		ca.park()
+		took := ca.park()
 		// Control before data: the socket's stop, the connection state
 		// and the frames read (pump), due deadlines, then requests. While
 		// a message waits for its consumer (fanout), frames wait too,
@@ -308,11 +308,19 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		}
 		// Requests left unhandled when the channel closes stay so: their
 		// callers see done and the channel's final error.
-		var buf []chanMsg
+		var buf, reqs []chanMsg
 		if ca.b != nil {
 			buf, ca.b.reqbuf = ca.b.reqbuf, nil
 		}
-		reqs := ca.mb.q.Drain(buf)
+		if took {
+			// Only a consumer woke the actor: a request queued since the
+			// last drain left a token, and the next park returns at once.
+			if ca.b != nil {
+				ca.b.reqbuf = buf
+			}
+		} else {
+			reqs = ca.mb.q.Drain(buf)
+		}
 		for i := 0; i < len(reqs) && ca.final == nil; i++ {
 			ca.handleReq(reqs[i])
 			if ca.idle() && ca.retire() {
@@ -380,8 +388,10 @@ var clockStart = time.Now()
 func clockSecond() uint32 { return uint32(time.Since(clockStart) / time.Second) }
 
 // park waits for a wake token (requests, frames, a new connection state),
-// the socket's stop, or the channel's timer when it is armed.
-func (ca *chanActor) park() {
+// the socket's stop, the channel's timer when it is armed, or, while
+// consumers lag, one of them taking a message; it reports that last case
+// (no token was taken).
+func (ca *chanActor) park() bool {
 	var tc <-chan time.Time
 	if ca.b != nil && ca.b.timer != nil {
 		tc = ca.b.timer.C
@@ -389,13 +399,16 @@ func (ca *chanActor) park() {
 	if ca.batch != nil && !ca.f.isHeld() {
 		// A wait stopped pump: frames may be left in the batch, and the
 		// inbox took more without a token.
-		return
+		return false
 	}
 	if ca.f.pending() {
-		if ca.f.wait(ca.in.Ready(), ca.ctx.Done(), tc, 0) == 2 {
+		switch ca.f.wait(ca.in.Ready(), ca.ctx.Done(), tc, 0) {
+		case 2:
 			ca.b.timerAt = time.Time{}
+		case -1, -2:
+			return true
 		}
-		return
+		return false
 	}
 	select {
 	case <-ca.in.Ready():
@@ -405,6 +418,7 @@ func (ca *chanActor) park() {
 	case <-ca.f.releaseC():
 		ca.f.release()
 	}
+	return false
 }
 
 // stop closes the channel as the socket stops.
