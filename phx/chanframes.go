@@ -157,6 +157,9 @@ func (ca *chanActor) answerAhead() {
 	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
 		return // no reply to look for
 	}
+	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
+		return // no reply to look for
+	}
 	if len(ca.batch)-ca.next < chanInbox {
 		// Two arrays in turn, as pump does: a wait woken per message
 		// takes a few frames at a time.
@@ -164,9 +167,6 @@ func (ca *chanActor) answerAhead() {
 		ca.batch = append(ca.batch, got...)
 		clear(got)
 		ca.ahead = got[:0]
-	}
-	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
-		return // no reply to look for
 	}
 	if lp := ca.leavePush(); lp != nil {
 		for i := ca.next; i < len(ca.batch); i++ {
