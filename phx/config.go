@@ -26,10 +26,10 @@ const (
 	// reported (SlowConsumer) until it takes a message again, and the
 	// socket's other topics flow meanwhile. The socket's heartbeat deadline
 	// waits while the socket itself holds frames back. While a channel
-	// waits for a consumer, replies already queued for it still resolve
-	// their pushes, but its new requests (Push, Leave, Subscribe) wait with
-	// it: read a subscription from its own goroutine rather than between
-	// pushes on the same channel.
+	// waits for a consumer it still serves its requests (Push, Send, Leave,
+	// Subscribe, Close) and resolves pushes with the replies it has taken
+	// in, so a goroutine may push and then read the subscription; after a
+	// Leave the consumer still gets every message read before it.
 	Backpressure Overflow = iota
 	// DropNewest discards the message that does not fit, counts it and
 	// reports a SlowConsumer status (nats.go's model).

@@ -123,8 +123,11 @@
 //     (SlowConsumer, ErrSlowConsumer) until it takes a message again, and
 //     the socket's other topics flow meanwhile. Memory stays bounded
 //     throughout: per channel its subscriptions' buffers
-//     (Config.SubscriptionBuffer messages each) plus three times its inbox
-//     (1024 frames queued, up to 2048 being delivered), per socket 256 frames read
+//     (Config.SubscriptionBuffer messages each, allocated only while
+//     messages wait: an idle subscription costs under 512 bytes) plus
+//     three times its inbox (1024 frames queued, up to 2048 being
+//     delivered, which a Leave hands to the subscriptions past their
+//     buffers), per socket 256 frames read
 //     ahead and the tapper's queue for socket-wide subscriptions (1024, and
 //     as many being delivered), each frame at most Config.ReadLimit. The
 //     other policies trade completeness for isolation and never hold the

@@ -328,6 +328,10 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 	ca.cancelRejoin()
 	ca.dropJoinPush()
 	ca.setState(ChannelLeaving)
+	// The frames already taken in were read before the leave: the
+	// channel's subscribers get them, though a wait for a consumer may
+	// hand them over after this (see handleFrame).
+	ca.leaveMark = ca.seen + uint64(len(ca.batch)-ca.next) + uint64(ca.in.Len())
 	if ca.view.h == nil || !wasInSession {
 		ca.closeChannel(ErrLeft)
 		return
@@ -372,10 +376,7 @@ func (ca *chanActor) closeChannel(err error) {
 		ca.resolve(ca.b.buf[0], pushResult{err: err})
 	}
 	ca.failSession(err)
-	for _, sub := range ca.subs {
-		sub.finish(err)
-	}
-	ca.subs = nil
+	ca.f.endAll(err, !ca.stopping)
 	ca.firstOutcome(joinResult{err: err})
 	if b := ca.b; b != nil {
 		for _, w := range b.leaveWait {

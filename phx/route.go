@@ -184,11 +184,9 @@ func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 func (a *sockActor) pruneTaps() {
 	for i := 0; i < len(a.taps); i++ {
 		sub := a.taps[i]
-		select {
-		case <-sub.quit:
+		if sub.closing.Load() {
 			a.removeTap(sub)
 			i--
-		default:
 		}
 	}
 }

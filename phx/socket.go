@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -249,9 +250,10 @@ func (s *Socket) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subsc
 
 func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
 	o := s.subOpts(opts)
+	c := min(o.buffer, subChanCap)
 	sub := &Subscription{
-		c:        make(chan Message, o.buffer),
-		quit:     make(chan struct{}),
+		c:        make(chan Message, c),
+		bound:    int32(min(o.buffer-c, math.MaxInt32-1)),
 		s:        s,
 		overflow: o.overflow,
 		topic:    topic,
