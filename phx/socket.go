@@ -44,6 +44,10 @@ type Socket struct {
 	// mailbox: a channel needs only the latest state).
 	conn atomic.Pointer[connState]
 
+	// frameTaps are the open frame taps (nil: none), replaced whole by the
+	// socket actor and read by the connections' reader and writer.
+	frameTaps atomic.Pointer[[]*FrameTap]
+
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
 }
 
