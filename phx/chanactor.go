@@ -428,6 +428,7 @@ func (ca *chanActor) fire(d *deadline) {
 }
 
 func (ca *chanActor) setState(st ChannelState) {
+	ca.s.stats.channelState(ca.state, st)
 	ca.state = st
 	ca.on.Store(ca.view.h)
 	ca.stateA.Store(int32(st))

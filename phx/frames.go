@@ -16,8 +16,14 @@ import (
 // onFrame is called by a connection's reader for every frame it reads and
 // by its writer for every frame it wrote: it counts the frame, hands it to
 // the frame taps and logs it at Debug. With no tap and Debug off it costs
-// two atomic additions and the logger's level check.
+// a few atomic operations and the logger's level check.
 func (s *Socket) onFrame(ctx context.Context, dir Direction, op wire.Opcode, data []byte) {
+	if dir == Sent {
+		s.stats.sent.Add(1)
+		s.stats.bytesOut.Add(uint64(len(data)))
+	} else {
+		s.stats.bytesIn.Add(uint64(len(data)))
+	}
 	if taps := s.frameTaps.Load(); taps != nil {
 		s.tapFrame(*taps, dir, op, data)
 	}

@@ -170,6 +170,11 @@ func (ca *chanActor) joinReply(r Reply) {
 }
 
 func (ca *chanActor) joined(resp json.RawMessage) {
+	if ca.firstDone {
+		ca.s.stats.rejoins.Add(1)
+	} else {
+		ca.s.stats.joins.Add(1)
+	}
 	ca.setState(ChannelJoined)
 	ca.rejoinBoReset()
 	ca.cancelRejoin()

@@ -349,7 +349,7 @@ const (
 	CauseHeartbeatTimeout              // a heartbeat went unanswered
 	CauseServerClose                   // the server sent a close frame
 	CauseProtocol                      // the server sent a frame that could not be decoded
-	nCauses
+	NumCauses                          // the number of causes
 )
 
 // CauseOf classifies the error a connection ended with.

@@ -95,7 +95,11 @@ func (ca *chanActor) userReply(p *push, rep Reply) {
 	res := pushResult{reply: rep}
 	if rep.Status != "ok" {
 		res.err = &ReplyError{Status: rep.Status, Response: rep.Response}
+		ca.s.stats.pushesErrored.Add(1)
+	} else {
+		ca.s.stats.pushesReplied.Add(1)
 	}
+	ca.s.stats.pushLatency.observe(time.Since(p.start))
 	ca.resolve(p, res)
 }
 
@@ -139,6 +143,7 @@ func (ca *chanActor) sendPush(p *push) {
 		return
 	}
 	p.sent = true
+	ca.s.stats.pushesSent.Add(1)
 	b := ca.busy()
 	if b.pending == nil {
 		b.pending = make(map[string]*push)
@@ -242,6 +247,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 func (ca *chanActor) pushTimeout(p *push) {
 	switch p.kind {
 	case kindUser:
+		ca.s.stats.pushesTimed.Add(1)
 		ca.resolve(p, pushResult{err: ErrTimeout})
 	case kindJoin:
 		ca.joinTimeout(p)

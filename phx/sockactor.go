@@ -392,6 +392,7 @@ func (a *sockActor) onLost(err error, req *closeReq) error {
 	if fatal != nil {
 		return fatal
 	}
+	a.s.stats.lost[CauseOf(err)].Add(1)
 	a.attempt++
 	a.setState(StateWaiting)
 	a.emit(Reconnecting{Attempt: a.attempt, Delay: delay})

@@ -49,6 +49,7 @@ type Socket struct {
 	frameTaps atomic.Pointer[[]*FrameTap]
 
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
+	stats                                                                        sockStats
 }
 
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
@@ -131,8 +132,10 @@ func (s *Socket) State() State { return State(s.state.Load()) }
 // oldest events are dropped. It is closed after the final Closed event.
 func (s *Socket) Status() <-chan Status { return s.status }
 
-// Stats returns the socket's counters.
-func (s *Socket) Stats() Stats {
+// Stats returns the socket's counters. It takes no lock and allocates
+// nothing, so it may be polled often.
+func (s *Socket) Stats() (st Stats) {
+	defer s.stats.fill(&st)
 	return Stats{
 		Received:   s.nReceived.Load(),
 		Stale:      s.nStale.Load(),
@@ -191,6 +194,7 @@ func (s *Socket) newSub(topic string, opts []Option, events []string) *Subscript
 	if len(events) > 0 {
 		sub.events = append([]string(nil), events...)
 	}
+	s.stats.subs.Add(1)
 	return sub
 }
 
@@ -207,9 +211,11 @@ func (s *Socket) emit(st Status) {
 		}
 		select {
 		case <-s.status:
+			s.stats.statusDropped.Add(1)
 		default:
 		}
 	}
+	s.stats.statusDropped.Add(1)
 }
 
 // dropped counts a message a subscription's overflow policy dropped and

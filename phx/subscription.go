@@ -87,6 +87,7 @@ func (sub *Subscription) finish(err error) {
 		return
 	}
 	sub.closed = true
+	sub.s.stats.subs.Add(-1)
 	sub.err.Store(&err)
 	close(sub.c)
 }
