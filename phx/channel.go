@@ -147,7 +147,7 @@ func (ch *Channel) Push(ctx context.Context, event string, payload any, opts ...
 			return Reply{}, err
 		}
 		p := &push{kind: kindUser, event: event, payload: data, binary: bin,
-			reply: make(chan pushResult, 1), timeout: o.timeout, start: start}
+			reply: make(chan pushResult, 1), timeout: o.timeout, start: start, ctx: ctx}
 		if err := ca.mb.Tell(ctx, pushReq{p: p}); err != nil {
 			if !errors.Is(err, actor.ErrStopped) {
 				return Reply{}, err

@@ -121,6 +121,9 @@ type Config struct {
 	// LogPayload bounds how many payload bytes a Debug frame record shows
 	// (secrets redacted). Zero: 200. Negative: none.
 	LogPayload int
+	// Observer receives the socket's events for metrics and tracing (see
+	// Observer). Nil: none.
+	Observer Observer
 }
 
 func (c *Config) withDefaults() Config {

@@ -35,6 +35,9 @@ type push struct {
 
 	ref, joinRef string
 	sent, done   bool
+	ctx          context.Context // the caller's, for observers
+	rejoin       bool            // a join push after the first
+	observed     bool            // a join push whose outcome was observed
 	dl           deadline
 }
 
@@ -239,6 +242,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	} else if i := slices.Index(b.buf, p); i >= 0 {
 		b.buf = slices.Delete(b.buf, i, i+1)
 	}
+	ca.observePush(p, &r)
 	if p.reply != nil {
 		p.reply <- r // capacity 1, sent once
 	}

@@ -106,7 +106,7 @@ func (a *sockActor) handleReply(m *wire.Message) {
 		return
 	}
 	if p == a.hbPush {
-		a.s.stats.heartbeatRTT(time.Since(p.start))
+		a.s.heartbeatDone(time.Since(p.start))
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)

@@ -202,7 +202,7 @@ func (s *Socket) newSub(topic string, opts []Option, events []string) *Subscript
 // The socket and channel actors all emit, so room made may be taken by
 // another: a few rounds, then the event is dropped.
 func (s *Socket) emit(st Status) {
-	s.logStatus(st)
+	s.noteStatus(st)
 	for range 4 {
 		select {
 		case s.status <- st:
