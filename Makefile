@@ -5,10 +5,16 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve golden chaos soak
+.PHONY: test vet js bench fuzz lint demo serve golden chaos soak otel
 
 test: vet js
 	$(GO) test -race ./...
+	$(MAKE) otel
+
+# otel vets and tests the OpenTelemetry adapter, a module of its own so that
+# the main module does not depend on OpenTelemetry.
+otel:
+	cd phx/otelphx && $(GO) vet ./... && $(GO) test -race ./...
 
 vet:
 	$(GO) vet ./...
