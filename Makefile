@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo serve golden chaos soak otel
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak otel
 
 test: vet js
 	$(GO) test -race ./...
@@ -46,11 +46,15 @@ soak:
 	  -chaos.cycles=10000 -chaos.pushes=100000 -chaos.broadcasts=50000 $(CHAOSFLAGS)
 
 lint:
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
 
 # demo starts the in-process dev server and three simulated users (about ten seconds).
 demo:
 	$(GO) run ./cmd/phx demo
+
+# demo-managed runs the managed client's examples against the in-process server.
+demo-managed:
+	$(GO) test -count=1 -run '^Example' -v ./phx/managed/
 
 # serve runs the Phoenix-compatible dev server on 127.0.0.1:4000 until Ctrl-C.
 serve:

@@ -23,6 +23,8 @@
 //
 // # Concurrency
 //
-// The only lock in this package is inside Group (a sync.WaitGroup). Proc,
-// Mailbox and Group methods are safe for concurrent use.
+// Two locks exist in this package: Group's sync.WaitGroup, and Queue's
+// mutex, held only to append or swap its buffer, never while blocking.
+// Proc, Mailbox, Queue (producer side) and Group methods are safe for
+// concurrent use.
 package actor

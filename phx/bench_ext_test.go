@@ -198,7 +198,7 @@ func benchReceive(b *testing.B, size int) {
 	}
 	defer sock.Close()
 	ch := sock.Channel("room:blast", nil)
-	sub := ch.SubscribeWith([]phx.Option{phx.WithBuffer(4096), phx.WithOverflow(phx.Block)}, "blast")
+	sub := mustSub(b, ch, phx.WithBuffer(4096), phx.WithOverflow(phx.Block), phx.Events("blast"))
 	if _, err := ch.Join(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func BenchmarkReceiveSubscription100B(b *testing.B) {
 	}
 	defer sock.Close()
 	ch := sock.Channel("room:1", nil)
-	sub := ch.SubscribeWith([]Option{WithBuffer(4096), WithOverflow(Block)})
+	sub := mustSub(b, ch, WithBuffer(4096), WithOverflow(Block))
 	if _, err := ch.Join(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/phxgo/phxgo/actor"
@@ -36,10 +35,7 @@ type subscribeReq struct {
 	ack chan struct{}
 }
 
-type unsubscribeReq struct {
-	sub  *Subscription
-	done chan struct{}
-}
+type unsubscribeReq struct{ sub *Subscription }
 
 // supersedeReq: another channel of the socket is joining this one's topic;
 // this one leaves first (phoenix.js leaveOpenTopic). Answered once the
@@ -171,12 +167,12 @@ func (ca *chanActor) settled() bool {
 }
 
 // tidy, once the channel has nothing in flight, drops its in-flight state
-// and, when moved says its stack has grown, respawns the actor (see Run).
-// It does so at most once a clock second, so that a channel busy with one
-// push after another neither remakes that state nor pays a new goroutine
-// and a stack growth (some microseconds) for each. It reports whether
-// this goroutine must end.
-func (ca *chanActor) tidy(moved bool) bool {
+// and respawns the actor in a fresh goroutine (see Run). It does so at
+// most once a clock second, so that a channel busy with one push after
+// another neither remakes that state nor pays a new goroutine and a stack
+// growth (some microseconds) for each. It reports whether this goroutine
+// must end.
+func (ca *chanActor) tidy() bool {
 	if !ca.settled() {
 		return false
 	}
@@ -191,11 +187,8 @@ func (ca *chanActor) tidy(moved bool) bool {
 	}
 	ca.tidyAt = now + 1
 	ca.b = nil
-	if moved {
-		ca.g.Spawn(ca.ctx, ca)
-		return true
-	}
-	return false
+	ca.g.Spawn(ca.ctx, ca)
+	return true
 }
 
 // nDeadlines is the number of deadlines scheduled.
@@ -267,20 +260,20 @@ func (ca *chanActor) joinEnded() error {
 // of its end, and joining alone goes deeper than the 2 KiB a goroutine
 // starts with (encoding, JSON params, waiting on the socket); Go never
 // shrinks it back while the goroutine waits in a select, since it would
-// have to use less than a quarter of it. So once the channel has nothing
-// in flight and its stack has grown, the actor goes on in a fresh
-// goroutine of the socket's group and this one ends (tidy, at most once a
-// second): still one goroutine per channel, owned by the socket, and idle
-// channels keep small stacks.
+// have to use less than a quarter of it. So whenever the channel goes
+// from busy to idle (nothing in flight any more), the actor goes on in a
+// fresh goroutine of the socket's group and this one ends (tidy, at most
+// once a second): still one goroutine per channel, owned by the socket,
+// and idle channels keep small stacks. Whether the stack did grow is not
+// asked: the runtime does not say without unsafe tricks, and a busy
+// period deep enough to grow it is the usual case.
 func (ca *chanActor) Run(ctx context.Context) error {
 	if ca.ctx == nil {
 		ca.ctx = ctx
 		ca.pump() // the connection state, before any request
 	}
-	var mark byte
-	base := stackAddr(&mark)
 	for ca.final == nil {
-		if moved := stackAddr(&mark) != base; (moved || ca.b != nil) && ca.tidy(moved) {
+		if ca.b != nil && ca.tidy() {
 			return nil // a fresh stack goes on; see above
 		}
 		ca.park()
@@ -324,10 +317,6 @@ var clockStart = time.Now()
 
 // clockSecond counts seconds on the monotonic clock.
 func clockSecond() uint32 { return uint32(time.Since(clockStart) / time.Second) }
-
-// stackAddr is where p, a local of the caller, is: it changes when the
-// goroutine's stack is copied to a larger (or smaller) one.
-func stackAddr(p *byte) uintptr { return uintptr(unsafe.Pointer(p)) }
 
 // park waits for a wake token (requests, frames, a new connection state),
 // the socket's stop, or the channel's timer when it is armed.
@@ -450,7 +439,7 @@ func (ca *chanActor) handleReq(m chanMsg) {
 	case subscribeReq:
 		ca.subscribe(m.sub, m.ack)
 	case unsubscribeReq:
-		ca.unsubscribe(m.sub, m.done)
+		ca.unsubscribe(m.sub)
 	case supersedeReq:
 		ca.supersede(m.done)
 	case chanRun:
@@ -460,13 +449,13 @@ func (ca *chanActor) handleReq(m chanMsg) {
 
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
 	ca.subs = append(ca.subs, sub)
+	sub.taken()
 	ca.subsChanged()
 	ack <- struct{}{}
 }
 
-func (ca *chanActor) unsubscribe(sub *Subscription, done chan struct{}) {
+func (ca *chanActor) unsubscribe(sub *Subscription) {
 	ca.subs = removeSub(ca.subs, sub)
 	ca.subsChanged()
 	sub.finish(nil)
-	done <- struct{}{}
 }

@@ -23,7 +23,7 @@ import (
 //
 // Concurrency: every method is safe for concurrent use. A Channel is a
 // handle: its state lives in an actor (one goroutine) that the socket starts
-// on the first Join, Push, Leave or Subscribe and that stops when the
+// on the first Join, Push, Send, Leave or Subscribe and that stops when the
 // channel closes for good, when it was never joined and its last
 // subscription closes, or when the socket stops.
 type Channel struct {
@@ -77,11 +77,11 @@ func (ch *Channel) actor(ctx context.Context) (*chanActor, error) {
 // is left.
 //
 // Subscribe before Join to see every message of the first join session.
-func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, error) {
+func (ch *Channel) Join(ctx context.Context, opts ...JoinOption) (json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	o := ch.s.callOpts(opts)
+	o := ch.s.joinOpts(opts)
 	for {
 		ca, err := ch.actor(ctx)
 		if err != nil {
@@ -101,7 +101,7 @@ func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, e
 		case r := <-reply:
 			return r.resp, r.err
 		case <-ctx.Done():
-			_ = ca.mb.Tell(context.Background(), joinCancelReq{})
+			_ = ca.mb.q.Force(joinCancelReq{}) // one per caller: never waits
 			return nil, ctx.Err()
 		case <-ca.done:
 			select {
@@ -120,7 +120,9 @@ func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, e
 // Push sends event with payload and waits for the reply.
 //
 // payload is any JSON-marshalable value (nil sends {}), a json.RawMessage
-// sent as is, or a []byte sent as a binary frame (vsn 2.0.0 only).
+// sent as is, or a Binary sent as a binary frame (vsn 2.0.0 only). A plain
+// []byte is a JSON value like any other: encoding/json makes it a base64
+// string.
 //
 // Before the channel has joined (and while it rejoins) the push waits in a
 // bounded buffer (Config.PushBuffer, else ErrPushBufferFull) and is sent in
@@ -131,49 +133,79 @@ func (ch *Channel) Join(ctx context.Context, opts ...Option) (json.RawMessage, e
 // a *ReplyError for any other status; ErrTimeout; ErrDisconnected (sent, but
 // the connection or the server's channel went away before a reply); ErrLeft
 // or ErrClosed; ErrNotJoined before Join; or ctx.Err().
-func (ch *Channel) Push(ctx context.Context, event string, payload any, opts ...Option) (Reply, error) {
-	o := ch.s.callOpts(opts)
+//
+// For an event the server does not answer (a handle_in returning
+// {:noreply, socket}) use Send: a Push would wait for its timeout.
+func (ch *Channel) Push(ctx context.Context, event string, payload any, opts ...PushOption) (Reply, error) {
+	r, err := ch.push(ctx, kindUser, event, payload, opts)
+	return r.reply, err
+}
+
+// Send sends event with payload without waiting for a reply: it returns
+// once the frame is written to the connection, as a phoenix.js push nobody
+// waits on. It suits events the server handles with {:noreply, socket}.
+//
+// payload is as for Push. Before the channel has joined (and while it
+// rejoins) the frame waits in the push buffer as a Push does, and is sent
+// in order with them; the timeout (WithTimeout, default Config.Timeout)
+// bounds that wait. A written frame is not retried: whether the server
+// handled it is unknown, as with any message without a reply.
+//
+// Send returns nil once written; ErrTimeout when it could not be written in
+// time; ErrDisconnected when the connection went away as it was written;
+// ErrLeft or ErrClosed; ErrNotJoined before Join; or ctx.Err(). Its ref is
+// fresh, as a Push's: a reply the server sends anyway is counted in
+// Stats.Unrouted and otherwise ignored.
+func (ch *Channel) Send(ctx context.Context, event string, payload any, opts ...PushOption) error {
+	_, err := ch.push(ctx, kindSend, event, payload, opts)
+	return err
+}
+
+// push hands a Push or Send to the channel's actor and waits for its
+// outcome.
+func (ch *Channel) push(ctx context.Context, kind pushKind, event string, payload any, opts []PushOption) (pushResult, error) {
+	o := ch.s.pushOpts(opts)
 	data, bin, err := encodePayload(payload)
 	if err != nil {
-		return Reply{}, err
+		return pushResult{}, err
 	}
 	start := time.Now()
 	for {
 		if err := ctx.Err(); err != nil {
-			return Reply{}, err
+			return pushResult{}, err
 		}
 		ca, err := ch.actor(ctx)
 		if err != nil {
-			return Reply{}, err
+			return pushResult{}, err
 		}
-		p := &push{kind: kindUser, event: event, payload: data, binary: bin,
+		p := &push{kind: kind, event: event, payload: data, binary: bin,
 			reply: make(chan pushResult, 1), timeout: o.timeout, start: start, ctx: ctx}
 		if err := ca.mb.Tell(ctx, pushReq{p: p}); err != nil {
 			if !errors.Is(err, actor.ErrStopped) {
-				return Reply{}, err
+				return pushResult{}, err
 			}
 			if ca.retired.Load() {
 				continue
 			}
-			return Reply{}, ca.final
+			return pushResult{}, ca.final
 		}
 		select {
 		case r := <-p.reply:
-			return r.reply, r.err
+			return r, r.err
 		case <-ctx.Done():
 			// The actor drops the push: a buffered push is then never sent.
-			_ = ca.mb.Tell(context.Background(), cancelReq{p: p})
-			return Reply{}, ctx.Err()
+			_ = ca.mb.q.Force(cancelReq{p: p}) // one per caller: never waits
+			return pushResult{}, ctx.Err()
 		case <-ca.done:
 			select {
 			case r := <-p.reply:
-				return r.reply, r.err
+				return r, r.err
 			default:
 			}
 			if ca.retired.Load() {
 				continue
 			}
-			return Reply{}, ca.final
+			return pushResult{}, ca.final
 		}
 	}
 }
@@ -182,11 +214,11 @@ func (ch *Channel) Push(ctx context.Context, event string, payload any, opts ...
 // the channel is then closed and its subscriptions end with ErrLeft. When
 // the socket is not connected the leave completes at once. Pending pushes
 // end with ErrLeft. Leave on a closed channel returns nil.
-func (ch *Channel) Leave(ctx context.Context, opts ...Option) error {
+func (ch *Channel) Leave(ctx context.Context, opts ...LeaveOption) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o := ch.s.callOpts(opts)
+	o := ch.s.leaveOpts(opts)
 	for {
 		ca, err := ch.actor(ctx)
 		if err != nil {
@@ -224,33 +256,46 @@ func (ch *Channel) Leave(ctx context.Context, opts ...Option) error {
 	}
 }
 
-// Subscribe returns a subscription to the channel's messages whose event is
-// one of events (all events when none are given). Control events (phx_reply,
-// phx_error, phx_close) are not delivered. Each message's JoinRef is the join
-// session it arrived in.
-func (ch *Channel) Subscribe(events ...string) *Subscription {
-	return ch.SubscribeWith(nil, events...)
-}
-
-// SubscribeWith is Subscribe with options (WithBuffer, WithOverflow).
-func (ch *Channel) SubscribeWith(opts []Option, events ...string) *Subscription {
-	sub := ch.s.newSub(ch.topic, opts, events)
+// Subscribe returns a subscription to the channel's messages: every event,
+// or those named with Events; WithBuffer and WithOverflow size it. Control
+// events (phx_reply, phx_error, phx_close) are not delivered. Each
+// message's JoinRef is the join session it arrived in.
+//
+// Subscribe before Join to see every message of the first join session.
+// It returns once the channel's actor has the subscription, or with
+// ctx.Err(), ErrClosed when the socket is closed, or the error the channel
+// closed with (ErrLeft, a *JoinError) when it has closed for good.
+func (ch *Channel) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sub := ch.s.newSub(ch.topic, opts)
 	for {
-		ca, err := ch.actor(context.Background())
+		ca, err := ch.actor(ctx)
 		if err != nil {
-			sub.finish(err)
-			return sub
+			return nil, err
 		}
 		sub.ca = ca // before the hand-off; the actor owns sub afterwards
 		ack := make(chan struct{}, 1)
-		if ca.mb.Tell(context.Background(), subscribeReq{sub: sub, ack: ack}) == nil {
+		err = ca.mb.Tell(ctx, subscribeReq{sub: sub, ack: ack})
+		if err != nil && !errors.Is(err, actor.ErrStopped) {
+			return nil, err
+		}
+		if err == nil {
 			select {
 			case <-ack:
-				return sub
+				return sub, nil
+			case <-ctx.Done():
+				sub.Close() // the actor may have taken it meanwhile
+				return nil, ctx.Err()
 			case <-ca.done:
 				select {
 				case <-ack:
-					return sub // the actor took it and finished it as it stopped
+					// The actor took it and finished it as it stopped.
+					if err := sub.Err(); err != nil {
+						return nil, err
+					}
+					return sub, nil
 				default:
 				}
 			}
@@ -258,10 +303,15 @@ func (ch *Channel) SubscribeWith(opts []Option, events ...string) *Subscription 
 		if ca.retired.Load() {
 			continue
 		}
-		sub.finish(ca.final)
-		return sub
+		return nil, ca.final
 	}
 }
+
+// ParamsFunc is a channel's join parameters computed before every join
+// and rejoin (for a token that expires, or a last-seen id); pass it to
+// Socket.Channel as params. Its result is as a params value: any
+// JSON-marshalable value or a json.RawMessage.
+type ParamsFunc func() any
 
 func encodePayload(payload any) ([]byte, bool, error) {
 	switch v := payload.(type) {
@@ -272,7 +322,7 @@ func encodePayload(payload any) ([]byte, bool, error) {
 			return nil, false, nil
 		}
 		return v, false, nil
-	case []byte:
+	case Binary:
 		return v, true, nil
 	}
 	b, err := json.Marshal(payload)

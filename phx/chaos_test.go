@@ -451,7 +451,7 @@ func (r *chaosRun) pushID(topic string, b replyBody) (int, bool) {
 // here was written by the server and read by the client (acknowledged), so
 // its push must resolve with it.
 func (r *chaosRun) tapReplies() {
-	r.tap = r.sock.SubscribeWith([]phx.Option{phx.WithBuffer(4096)}, "phx_reply")
+	r.tap = mustSub(r.t, r.sock, phx.WithBuffer(4096), phx.Events("phx_reply"))
 	goWG(&r.bg, func() {
 		for m := range r.tap.C() {
 			var b replyBody
@@ -490,7 +490,7 @@ func (r *chaosRun) joinTopics() {
 	for i := range r.topics {
 		r.topics[i] = fmt.Sprintf("echo:%d", i)
 		r.chans[i] = r.sock.Channel(r.topics[i], nil)
-		sub := r.chans[i].SubscribeWith([]phx.Option{phx.WithBuffer(1024)})
+		sub := mustSub(r.t, r.chans[i], phx.WithBuffer(1024))
 		goWG(&r.bg, func() { r.checkSeq(sub) })
 	}
 	for _, ch := range r.chans {

@@ -1,9 +1,11 @@
 package phx
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +37,10 @@ const (
 // Function fields are called from the socket's goroutine on every connection
 // attempt and must not block for long.
 type Config struct {
+	// Context, if set, bounds the socket's life: when it ends, the socket
+	// stops as if Close had been called and Err returns its error. Zero:
+	// the socket lives until Close. (Connect's own ctx bounds the dial only.)
+	Context context.Context
 	// Params are sent as query parameters on every connect.
 	Params url.Values
 	// ParamsFunc, if set, is called on every connect; its values are added to
@@ -200,43 +206,108 @@ func (c *Config) withDefaults() Config {
 
 var writeBufferPool sync.Pool
 
-// Option is a per-call option of Join, Push, Leave and Subscribe.
-type Option interface{ apply(*callOpts) }
+// JoinOption is an option of Channel.Join (WithTimeout).
+type JoinOption interface{ applyJoin(*reqOpts) }
 
-type callOpts struct {
-	timeout  time.Duration
+// PushOption is an option of Channel.Push and Channel.Send (WithTimeout).
+type PushOption interface{ applyPush(*reqOpts) }
+
+// LeaveOption is an option of Channel.Leave (WithTimeout).
+type LeaveOption interface{ applyLeave(*reqOpts) }
+
+// SubscribeOption is an option of a subscription (Events, WithBuffer,
+// WithOverflow): Channel.Subscribe, Socket.Subscribe, Channel.Events,
+// EventsAs and SubscribeAs.
+type SubscribeOption interface{ applySubscribe(*subOpts) }
+
+// reqOpts are the options of one request (join, push, send, leave).
+type reqOpts struct{ timeout time.Duration }
+
+// subOpts are the options of one subscription.
+type subOpts struct {
+	events   []string
 	buffer   int
 	overflow Overflow
-	hasOver  bool
 }
 
-type optFunc func(*callOpts)
+// TimeoutOption is the option WithTimeout returns; it serves Join, Push,
+// Send and Leave.
+type TimeoutOption struct{ d time.Duration }
 
-func (f optFunc) apply(o *callOpts) { f(o) }
+func (o TimeoutOption) applyJoin(r *reqOpts)  { r.timeout = o.d }
+func (o TimeoutOption) applyPush(r *reqOpts)  { r.timeout = o.d }
+func (o TimeoutOption) applyLeave(r *reqOpts) { r.timeout = o.d }
 
-// WithTimeout sets the timeout of one Join, Push or Leave, counted from the
-// call (Config.Timeout by default). The call's ctx may end it earlier.
-func WithTimeout(d time.Duration) Option {
-	return optFunc(func(o *callOpts) { o.timeout = d })
+// WithTimeout sets the timeout of one Join, Push, Send or Leave, counted
+// from the call (Config.Timeout by default; zero or negative means the
+// default). The call's ctx may end it earlier.
+func WithTimeout(d time.Duration) TimeoutOption { return TimeoutOption{d} }
+
+type subOptFunc func(*subOpts)
+
+func (f subOptFunc) applySubscribe(o *subOpts) { f(o) }
+
+// Events limits a subscription to messages whose event is one of events.
+// Without it (or with no events) a subscription receives every event.
+// Several Events options add up.
+func Events(events ...string) SubscribeOption {
+	events = slices.Clone(events)
+	return subOptFunc(func(o *subOpts) { o.events = append(o.events, events...) })
 }
 
-// WithBuffer sets one subscription's buffer size.
-func WithBuffer(n int) Option { return optFunc(func(o *callOpts) { o.buffer = n }) }
+// WithBuffer sets one subscription's buffer size (Config.SubscriptionBuffer
+// by default; zero or negative means the default).
+func WithBuffer(n int) SubscribeOption { return subOptFunc(func(o *subOpts) { o.buffer = n }) }
 
-// WithOverflow sets one subscription's overflow policy.
-func WithOverflow(p Overflow) Option {
-	return optFunc(func(o *callOpts) { o.overflow, o.hasOver = p, true })
+// WithOverflow sets one subscription's overflow policy (Config.Overflow by
+// default).
+func WithOverflow(p Overflow) SubscribeOption {
+	return subOptFunc(func(o *subOpts) { o.overflow = p })
 }
 
-func (s *Socket) callOpts(opts []Option) callOpts {
-	o := callOpts{timeout: s.cfg.Timeout, buffer: s.cfg.SubscriptionBuffer, overflow: s.cfg.Overflow}
+func (s *Socket) joinOpts(opts []JoinOption) reqOpts {
+	o := reqOpts{timeout: s.cfg.Timeout}
 	for _, op := range opts {
 		if op != nil {
-			op.apply(&o)
+			op.applyJoin(&o)
 		}
 	}
+	return s.reqDefaults(o)
+}
+
+func (s *Socket) pushOpts(opts []PushOption) reqOpts {
+	o := reqOpts{timeout: s.cfg.Timeout}
+	for _, op := range opts {
+		if op != nil {
+			op.applyPush(&o)
+		}
+	}
+	return s.reqDefaults(o)
+}
+
+func (s *Socket) leaveOpts(opts []LeaveOption) reqOpts {
+	o := reqOpts{timeout: s.cfg.Timeout}
+	for _, op := range opts {
+		if op != nil {
+			op.applyLeave(&o)
+		}
+	}
+	return s.reqDefaults(o)
+}
+
+func (s *Socket) reqDefaults(o reqOpts) reqOpts {
 	if o.timeout <= 0 {
 		o.timeout = s.cfg.Timeout
+	}
+	return o
+}
+
+func (s *Socket) subOpts(opts []SubscribeOption) subOpts {
+	o := subOpts{buffer: s.cfg.SubscriptionBuffer, overflow: s.cfg.Overflow}
+	for _, op := range opts {
+		if op != nil {
+			op.applySubscribe(&o)
+		}
 	}
 	if o.buffer <= 0 {
 		o.buffer = s.cfg.SubscriptionBuffer

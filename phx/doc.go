@@ -8,19 +8,28 @@
 //	defer sock.Close()
 //
 //	ch := sock.Channel("room:lobby", map[string]any{"user": "ann"})
-//	sub := ch.Subscribe("new_msg") // before Join: nothing is missed
-//	defer sub.Close()
+//	sub, err := ch.Subscribe(ctx, phx.Events("new_msg")) // before Join: nothing is missed
+//	if err != nil { ... }
+//	defer sub.Close() // does not wait
 //	if _, err := ch.Join(ctx); err != nil { ... }
 //
-//	reply, err := ch.Push(ctx, "new_msg", map[string]any{"body": "hi"})
-//	for m := range sub.C() { ... m.Event, m.Payload (raw JSON) ... }
+//	reply, err := ch.Push(ctx, "echo", map[string]any{"body": "hi"}, phx.WithTimeout(time.Second))
+//	err = ch.Send(ctx, "new_msg", map[string]any{"body": "hi"}) // {:noreply, socket}: no reply awaited
+//	for m := range sub.C() { ... m.Event, m.Payload (raw JSON, read-only) ... }
+//
+// Each call takes its own options: JoinOption, PushOption and LeaveOption
+// (WithTimeout serves all three), SubscribeOption (Events, WithBuffer,
+// WithOverflow). Payload kinds are explicit: a Binary payload is a binary
+// frame, a plain []byte is JSON like any value, and ParamsFunc computes a
+// channel's join params before every rejoin.
 //
 // There are no callbacks: events arrive on Go channels (Subscription.C,
 // Socket.Status) or iterators (Channel.Events, EventsAs), and requests are
-// blocking calls with a context (Join, Push, Leave, Ping).
+// blocking calls with a context (Join, Push, Send, Leave, Subscribe, Ping).
+// Subscription.Close does not wait.
 //
-// Connect's context bounds the socket's whole life (cancelling it closes the
-// socket); to bound only the dial, wait on a separate timer and Close.
+// Connect's context bounds the dial only, as for net.Dialer: the socket
+// lives until Close, or until Config.Context ends when it is set.
 //
 // # Errors
 //
@@ -68,6 +77,10 @@
 //   - Pushes sent on a connection that dropped resolve with ErrDisconnected
 //     at once rather than waiting for their timeout.
 //   - Every buffer is bounded and says what happens when it is full.
+//   - The reconnect schedule starts over only once a connection has
+//     answered a frame the client sent (heartbeat, ping, join, push), not
+//     when it opens: a server that accepts and fails at once is retried on
+//     the schedule, not every 10 ms.
 //
 // # Promises
 //
@@ -92,7 +105,7 @@
 //   - P8 Backpressure: the socket never blocks on a consumer (unless a
 //     subscription asks for Block); each subscription has a bounded buffer
 //     and an Overflow policy; drops are counted and reported as SlowConsumer.
-//   - P9 Lifecycle: Close, or cancelling Connect's context, stops every
+//   - P9 Lifecycle: Close, or the end of Config.Context, stops every
 //     goroutine before Close returns, within a bound even on a blackholed
 //     connection; Close is idempotent and safe to call concurrently.
 //
@@ -110,7 +123,7 @@
 //     the connection with close code 1002 and ErrProtocol; the socket then
 //     reconnects.
 //   - Each channel is an actor of its own, started by the socket on the
-//     channel's first Join, Push, Leave or Subscribe and owned by it: its
+//     channel's first Join, Push, Send, Leave or Subscribe and owned by it: its
 //     state machine, join_ref generations and stale filtering, the push
 //     buffer while joining, pending replies, the rejoin backoff, and its
 //     subscriptions. It writes its frames into the connection's writer

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/phxtest"
@@ -68,7 +69,10 @@ func ExampleChannel_Subscribe() {
 	defer sock.Close()
 
 	ch := sock.Channel("room:chat", nil)
-	sub := ch.Subscribe("new_msg")
+	sub, err := ch.Subscribe(ctx, phx.Events("new_msg"), phx.WithBuffer(64))
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := ch.Join(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -81,13 +85,14 @@ func ExampleChannel_Subscribe() {
 		m := <-sub.C()
 		fmt.Printf("%s %s\n", m.Event, m.Payload)
 	}
-	sub.Close()
-	_, open := <-sub.C()
-	fmt.Println("open:", open, "err:", sub.Err())
+	sub.Close() // does not wait: C closes right after
+	for range sub.C() {
+	}
+	fmt.Println("err:", sub.Err())
 	// Output:
 	// new_msg {"body":"one"}
 	// new_msg {"body":"two"}
-	// open: false err: <nil>
+	// err: <nil>
 }
 
 // Decode payloads into a type as they are taken; the payload stays raw
@@ -108,7 +113,10 @@ func ExampleSubscribeAs() {
 		Data string `json:"data"`
 	}
 	ch := sock.Channel("room:typed", nil)
-	sub := phx.SubscribeAs[blast](ch, "blast")
+	sub, err := phx.SubscribeAs[blast](ctx, ch, phx.Events("blast"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer sub.Close()
 	if _, err := ch.Join(ctx); err != nil {
 		log.Fatal(err)
@@ -164,7 +172,10 @@ func ExampleSocket_Close() {
 		log.Fatal(err)
 	}
 	ch := sock.Channel("room:bye", nil)
-	sub := ch.Subscribe()
+	sub, err := ch.Subscribe(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := ch.Join(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -184,4 +195,113 @@ func ExampleSocket_Close() {
 	// subscription: phx: closed
 	// push: phx: closed
 	// last status: phx.Closed
+}
+
+// Connect's ctx bounds the dial only, as for net.Dialer: the usual
+// WithTimeout and deferred cancel leave the socket running until Close.
+func ExampleConnect() {
+	srv := startDemo()
+	defer srv.Close()
+
+	connect := func() (*phx.Socket, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return phx.Connect(ctx, srv.URL(), nil)
+	}
+	sock, err := connect()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+
+	ch := sock.Channel("room:lobby", nil)
+	if _, err := ch.Join(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(sock.State(), ch.State())
+	// Output:
+	// connected joined
+}
+
+// Send suits events the server does not answer ({:noreply, socket} in the
+// Phoenix guides' chat channel): it returns once the frame is written,
+// where a Push would wait for its timeout.
+func ExampleChannel_Send() {
+	srv := startDemo()
+	defer srv.Close()
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+
+	ch := sock.Channel("room:send", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("send:", ch.Send(ctx, "noreply", map[string]string{"body": "fire and forget"}))
+	// A push of the same channel is sent after it, in order.
+	reply, err := ch.Push(ctx, "echo", map[string]int{"n": 1}, phx.WithTimeout(2*time.Second))
+	fmt.Println("push:", reply.Status, string(reply.Response), err)
+	// Output:
+	// send: <nil>
+	// push: ok {"n":1} <nil>
+}
+
+// Binary payloads are explicit: phx.Binary goes as a binary frame, while a
+// plain []byte is a JSON value (base64), as encoding/json makes it.
+func ExampleBinary() {
+	srv := startDemo()
+	defer srv.Close()
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+
+	ch := sock.Channel("room:bin", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		log.Fatal(err)
+	}
+	bin, err := ch.Push(ctx, "echo", phx.Binary{1, 2, 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	js, err := ch.Push(ctx, "echo", []byte{1, 2, 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(bin.Binary, []byte(bin.Response))
+	fmt.Println(js.Binary, string(js.Response))
+	// Output:
+	// true [1 2 3]
+	// false "AQID"
+}
+
+// ParamsFunc computes the join parameters before every join and rejoin,
+// for example a token that expires while the socket is offline.
+func ExampleParamsFunc() {
+	srv := startDemo()
+	defer srv.Close()
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+
+	joins := 0
+	ch := sock.Channel("room:params", phx.ParamsFunc(func() any {
+		joins++ // called by the channel's actor, one join at a time
+		return map[string]int{"join": joins}
+	}))
+	resp, err := ch.Join(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", resp)
+	// Output:
+	// {"joined":"room:params","params":{"join":1}}
 }

@@ -67,9 +67,9 @@ type FrameTap struct {
 	q        *actor.Queue[Frame]
 	quit     chan struct{}
 	quitOnce sync.Once
-	done     chan struct{}   // closed once C is
-	err      error           // set before done is closed
-	ctx      context.Context // the caller's
+	done     chan struct{}         // closed once C is
+	err      atomic.Pointer[error] // set before C is closed
+	ctx      context.Context       // the caller's
 	dropped  atomic.Uint64
 }
 
@@ -78,12 +78,10 @@ func (t *FrameTap) C() <-chan Frame { return t.c }
 
 // Err says why C was closed; nil before it is and after Close.
 func (t *FrameTap) Err() error {
-	select {
-	case <-t.done:
-		return t.err
-	default:
-		return nil
+	if p := t.err.Load(); p != nil {
+		return *p
 	}
+	return nil
 }
 
 // Dropped counts the frames dropped because the tap's buffer was full.
@@ -193,7 +191,7 @@ loop:
 		}
 	}
 	t.q.Close()
-	t.err = err
+	t.err.Store(&err)
 	close(t.c)
 	close(t.done)
 	_ = s.mb.Tell(ctx, tapStopMsg{t: t})

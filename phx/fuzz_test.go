@@ -113,7 +113,7 @@ func playScript(t *testing.T, script []byte) {
 			}
 		case 14: // subscribe, read one if available
 			if ch := chans[topic]; ch != nil {
-				sub := ch.Subscribe()
+				sub := mustSub(t, ch)
 				select {
 				case <-sub.C():
 				default:

@@ -101,7 +101,7 @@ func TestIntegrationJoinPushReplies(t *testing.T) {
 	if !errors.Is(err, phx.ErrTimeout) {
 		t.Fatalf("noreply = %v", err)
 	}
-	r, err = ch.Push(ctx, "binary", []byte{0, 1, 2, 255})
+	r, err = ch.Push(ctx, "binary", phx.Binary{0, 1, 2, 255})
 	if err != nil || !r.Binary || !bytes.Equal(r.Response, []byte{0, 1, 2, 255}) {
 		t.Fatalf("binary = %+v, %v", r, err)
 	}
@@ -122,7 +122,7 @@ func TestIntegrationBroadcastAndPresence(t *testing.T) {
 	srv := demo(t)
 	sock := dial(t, srv, &phx.Config{Params: url.Values{"user": {"ann"}}})
 	ch := sock.Channel("room:b", nil)
-	sub := ch.Subscribe("new_msg", "presence_state", "presence_diff")
+	sub := mustSub(t, ch, phx.Events("new_msg", "presence_state", "presence_diff"))
 	defer sub.Close()
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestIntegrationCrashRejoinsStopCloses(t *testing.T) {
 	ctx := testCtx(t)
 	sock := dial(t, demo(t), nil)
 	ch := sock.Channel("room:crash", nil)
-	sub := ch.Subscribe("new_msg")
+	sub := mustSub(t, ch, phx.Events("new_msg"))
 	defer sub.Close()
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestIntegrationRestartRejoins(t *testing.T) {
 	var subs []*phx.Subscription
 	for _, topic := range []string{"room:r1", "room:r2", "room:r3"} {
 		ch := sock.Channel(topic, nil)
-		subs = append(subs, ch.Subscribe("new_msg"))
+		subs = append(subs, mustSub(t, ch, phx.Events("new_msg")))
 		if _, err := ch.Join(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func TestIntegrationCloseBlackholed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = ch.Push(ctx, "echo", big)
+			_, _ = ch.Push(ctx, "echo", phx.Binary(big))
 		}()
 	}
 	start := time.Now()
@@ -575,7 +575,7 @@ func TestIntegrationSlowConsumer(t *testing.T) {
 	sock := dial(t, srv, nil)
 	const n, buf = 2000, 16
 	stuckCh := sock.Channel("room:stuck", nil)
-	stuck := stuckCh.SubscribeWith([]phx.Option{phx.WithBuffer(buf)}, "n")
+	stuck := mustSub(t, stuckCh, phx.WithBuffer(buf), phx.Events("n"))
 	if _, err := stuckCh.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -584,7 +584,7 @@ func TestIntegrationSlowConsumer(t *testing.T) {
 		ch := sock.Channel(tp, nil)
 		// Room for all: under -race on a shared machine a reader can be
 		// descheduled long enough to overflow the default buffer.
-		healthy = append(healthy, ch.SubscribeWith([]phx.Option{phx.WithBuffer(n)}, "n"))
+		healthy = append(healthy, mustSub(t, ch, phx.WithBuffer(n), phx.Events("n")))
 		if _, err := ch.Join(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -630,4 +630,19 @@ func TestIntegrationSlowConsumer(t *testing.T) {
 	if sock.State() != phx.StateConnected {
 		t.Fatal(sock.State())
 	}
+}
+
+// subscriber is a Channel or a Socket.
+type subscriber interface {
+	Subscribe(context.Context, ...phx.SubscribeOption) (*phx.Subscription, error)
+}
+
+// mustSub subscribes to x or fails the test.
+func mustSub(t testing.TB, x subscriber, opts ...phx.SubscribeOption) *phx.Subscription {
+	t.Helper()
+	sub, err := x.Subscribe(context.Background(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }

@@ -48,7 +48,7 @@ func TestInterleaveOwnPresenceUpdate(t *testing.T) {
 			srv := interleaved(t, il)
 			sock := dial(t, srv, &phx.Config{Params: url.Values{"user": {"ann"}}})
 			ch := sock.Channel("room:il", map[string]string{"device": "d"})
-			diffs := ch.Subscribe("presence_diff")
+			diffs := mustSub(t, ch, phx.Events("presence_diff"))
 			defer diffs.Close()
 			if _, err := ch.Join(ctx); err != nil {
 				t.Fatal(err)

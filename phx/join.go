@@ -133,7 +133,7 @@ func (ca *chanActor) supersedes(prev *chanActor) {
 
 func (ca *chanActor) joinParams() ([]byte, error) {
 	params := ca.ch.params
-	if f, ok := params.(func() any); ok {
+	if f, ok := params.(ParamsFunc); ok {
 		params = f()
 	}
 	data, bin, err := encodePayload(params)
@@ -141,7 +141,7 @@ func (ca *chanActor) joinParams() ([]byte, error) {
 		return nil, err
 	}
 	if bin {
-		return nil, errors.New("phx: join params must be JSON")
+		return nil, errors.New("phx: join params must be JSON, not Binary")
 	}
 	if data == nil {
 		data = emptyObject

@@ -162,7 +162,10 @@ func TestLogWarnsOnSlowConsumerAndRefusedUpgrade(t *testing.T) {
 	ctx := testCtx(t)
 	sock := dial(t, srv, &phx.Config{Logger: logger, Params: url.Values{"token": {"good"}}})
 	ch := sock.Channel("room:slow", nil)
-	sub := ch.SubscribeWith([]phx.Option{phx.WithBuffer(1)}, "blast")
+	sub, err := ch.Subscribe(ctx, phx.Events("blast"), phx.WithBuffer(1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sub.Close()
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +32,11 @@ import (
 // window (Phoenix: 10 s), and the next GET follows at once. Writes are queued
 // and sent by a second goroutine as POSTs of newline-delimited JSON, in
 // order: whatever was queued while a POST was in flight goes in the next one,
-// up to 100 messages a POST, as phoenix.js batches them.
+// up to 100 messages a POST, as phoenix.js batches them. Phoenix reads an
+// ndjson line as a text message only when it starts with "[" (a vsn 2.0.0
+// array) and as base64 otherwise, so a vsn 1.0.0 message (a JSON object)
+// goes alone in a POST with an application/json body, the one form in which
+// Phoenix reads it: vsn 1.0.0 sends one message per round trip.
 //
 // The session ends, and ReadMessage returns a *CloseError, when the server
 // has forgotten it (status 410 on a poll: code 3410 "session_gone", as
@@ -44,6 +47,15 @@ import (
 // are read first. A refused session at Dial is a *DialError with Status 403, as
 // a refused WebSocket upgrade is; an HTTP error status at Dial (404 when the
 // server has no long-poll route) is a *DialError with that status.
+//
+// A server-side disconnect is noticed late, because Phoenix does not tell
+// the poll in flight: that poll runs out its window (204), and the next
+// request waits Phoenix's 2 s resume timeout before the server answers 410
+// (with a new session's token, which is not used: the socket then opens a
+// session of its own and rejoins its channels, where phoenix.js would take
+// the new session as its own and leave its channels believing they are
+// joined). With Phoenix's defaults the loss surfaces 2 to 12 s after it; the
+// session Phoenix opened with the 410 ends by itself 15 to 30 s later.
 //
 // Authentication: an auth token offered in Sec-WebSocket-Protocol
 // (Config.AuthToken) is sent decoded in the X-Phoenix-AuthToken header of
@@ -64,11 +76,13 @@ import (
 // its idle timeout. A LongPoll is safe for concurrent use by many sockets;
 // its fields must not change once it is in use.
 type LongPoll struct {
-	// Client makes the requests (TLS, proxy, cookies). Zero: a client
-	// shared by the LongPolls that have none, on a clone of
-	// http.DefaultTransport that keeps up to 64 idle connections per host
-	// (each session keeps two requests going). Its Timeout, if set, must
-	// exceed the server's poll window.
+	// Client makes the requests (TLS, proxy, cookies). Its Timeout, if
+	// set, must exceed the server's poll window. Its idle keep-alive
+	// connections are the caller's: they outlive the connection's Close
+	// (call Client.CloseIdleConnections when done, before a goroutine leak
+	// check for instance). Zero: each connection makes its own client on a
+	// clone of http.DefaultTransport and closes its idle connections on
+	// Close, so that nothing of it outlives the connection.
 	Client *http.Client
 	// Timeout bounds each request, as phoenix.js's longpollerTimeout. It
 	// must exceed the server's poll window. Zero: 20 s (phoenix.js).
@@ -80,12 +94,6 @@ type LongPoll struct {
 	// waits for room until its deadline. Zero: 256.
 	WriteBuffer int
 }
-
-var defaultLPClient = sync.OnceValue(func() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: tr}
-})
 
 // Protocol constants of Phoenix's long-poll transport.
 const (
@@ -112,8 +120,10 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	if t != nil {
 		cfg = *t
 	}
+	var own *http.Transport // the connection's own, when Client is zero
 	if cfg.Client == nil {
-		cfg.Client = defaultLPClient()
+		own = http.DefaultTransport.(*http.Transport).Clone()
+		cfg.Client = &http.Client{Transport: own}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 20 * time.Second
@@ -129,7 +139,17 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 		return nil, &DialError{URL: u, Err: err}
 	}
 	get, post := longPollHeaders(header)
+	postJSON := post.Clone()
+	postJSON.Set("Content-Type", "application/json")
 
+	opened := false
+	if own != nil {
+		defer func() {
+			if !opened {
+				own.CloseIdleConnections()
+			}
+		}()
+	}
 	r, err := cfg.request(ctx, http.MethodGet, ep.String(), get, nil)
 	if err != nil {
 		de := &DialError{URL: ep.String(), Err: err}
@@ -154,15 +174,18 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	// The connection outlives Dial's ctx (the caller may bound only the
 	// dial with it) but keeps its values; Close ends it.
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	opened = true
 	c := &lpConn{
-		cfg:    cfg,
-		url:    ep.String(),
-		get:    get,
-		post:   post,
-		ctx:    cctx,
-		cancel: cancel,
-		in:     make(chan [][]byte, 1),
-		out:    make(chan lpFrame, cfg.WriteBuffer),
+		cfg:      cfg,
+		own:      own,
+		url:      ep.String(),
+		get:      get,
+		post:     post,
+		postJSON: postJSON,
+		ctx:      cctx,
+		cancel:   cancel,
+		in:       make(chan [][]byte, 1),
+		out:      make(chan lpFrame, cfg.WriteBuffer),
 	}
 	c.g.Spawn(cctx, actor.Func(c.pollLoop))
 	c.g.Spawn(cctx, actor.Func(c.postLoop))
@@ -301,8 +324,10 @@ func (t *LongPoll) request(ctx context.Context, method, u string, h http.Header,
 // connection, and is its error (the cancellation cause of ctx).
 type lpConn struct {
 	cfg       LongPoll
+	own       *http.Transport // nil when the client is the caller's
 	url       string
 	get, post http.Header // each read by one goroutine only
+	postJSON  http.Header // POSTs of a message that cannot be an ndjson line
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -403,25 +428,40 @@ func (c *lpConn) pollLoop(ctx context.Context) error {
 
 func (c *lpConn) postLoop(ctx context.Context) error {
 	var body []byte
+	var held *lpFrame // taken from the queue but kept for the next POST
 	for {
 		var f lpFrame
-		select {
-		case f = <-c.out:
-		case <-ctx.Done():
-			return nil
-		}
-		body = appendLine(body[:0], f)
-	batch:
-		for n := 1; n < lpMaxBatch; n++ {
+		if held != nil {
+			f, held = *held, nil
+		} else {
 			select {
 			case f = <-c.out:
-				body = append(body, '\n')
-				body = appendLine(body, f)
-			default:
-				break batch
+			case <-ctx.Done():
+				return nil
 			}
 		}
-		r, err := c.cfg.request(ctx, http.MethodPost, c.url, c.post, body)
+		h := c.post
+		if !f.ndjson() {
+			h = c.postJSON
+			body = append(body[:0], f.data...)
+		} else {
+			body = appendLine(body[:0], f)
+		batch:
+			for n := 1; n < lpMaxBatch; n++ {
+				select {
+				case f = <-c.out:
+					if !f.ndjson() {
+						held = &f
+						break batch
+					}
+					body = append(body, '\n')
+					body = appendLine(body, f)
+				default:
+					break batch
+				}
+			}
+		}
+		r, err := c.cfg.request(ctx, http.MethodPost, c.url, h, body)
 		if err != nil {
 			c.failRequest(err)
 			return nil
@@ -435,6 +475,11 @@ func (c *lpConn) postLoop(ctx context.Context) error {
 		}
 	}
 }
+
+// ndjson reports whether f can be a line of an ndjson POST: Phoenix reads
+// a line as text only when it starts with "[", and base64-decodes any
+// other.
+func (f *lpFrame) ndjson() bool { return f.binary || (len(f.data) > 0 && f.data[0] == '[') }
 
 // appendLine appends f as one ndjson line: binary frames in base64, as
 // phoenix.js sends them.
@@ -527,6 +572,11 @@ func (c *lpConn) Close() error {
 	c.closed.Store(true)
 	c.cancel(errLPClosed)
 	c.g.Wait()
+	if c.own != nil {
+		// Aborted requests closed their connections; the keep-alive ones
+		// would outlive the session.
+		c.own.CloseIdleConnections()
+	}
 	return nil
 }
 

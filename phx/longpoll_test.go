@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +39,65 @@ type lpServer struct {
 	authTokens []string // X-Phoenix-AuthToken of every long-poll GET
 	// postGate, when set, holds every long-poll POST until it is closed.
 	postGate atomic.Pointer[chan struct{}]
-	reqs     []lpRequest // every long-poll request, under mu
+	reqs     []lpRequest  // every long-poll request, under mu
+	failed   atomic.Int64 // long-poll answers with an HTTP status of 500 or more
+}
+
+// lpPhoenixTiming runs the long-poll tests against phxtest's default
+// timing, Phoenix's (a 10 s poll window, a 2 s resume timeout): set
+// PHXGO_LP_PHOENIX_TIMING=1. By default the windows are short, so that a
+// lost session is noticed in a fraction of a second.
+var lpPhoenixTiming = os.Getenv("PHXGO_LP_PHOENIX_TIMING") != ""
+
+// lpTiming gives cfg the long-poll timing of the run, unless the test
+// chose a window itself.
+func lpTiming(cfg phxtest.Config) phxtest.Config {
+	if cfg.LongPollWindow == 0 && !lpPhoenixTiming {
+		cfg.LongPollWindow = 100 * time.Millisecond
+		cfg.LongPollResumeTimeout = 100 * time.Millisecond
+	}
+	return cfg
+}
+
+// lpRequestTimeout bounds a long-poll request of the tests: it must exceed
+// the server's window.
+func lpRequestTimeout() time.Duration {
+	if lpPhoenixTiming {
+		return 0 // phoenix.js's 20 s
+	}
+	return 5 * time.Second
+}
+
+// lpCtx bounds a test in which a long-poll session is lost: with
+// Phoenix's timing the client notices 2 to 12 s later.
+func lpCtx(t *testing.T) context.Context {
+	if !lpPhoenixTiming {
+		return testCtx(t)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// statusRecorder remembers the HTTP status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// vsns runs f as a subtest under each serializer.
+func vsns(t *testing.T, f func(t *testing.T, vsn string)) {
+	for _, vsn := range []string{"2.0.0", "1.0.0"} {
+		t.Run("vsn="+vsn, func(t *testing.T) {
+			t.Parallel()
+			f(t, vsn)
+		})
+	}
 }
 
 // wsMode says what the WebSocket endpoint does.
@@ -60,7 +120,7 @@ const (
 
 func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 	t.Helper()
-	srv := phxtest.New(cfg)
+	srv := phxtest.New(lpTiming(cfg))
 	s := &lpServer{Server: srv, gets: make(chan struct{}, 64), posts: make(chan struct{}, 64)}
 	up := websocket.Upgrader{}
 	mux := http.NewServeMux()
@@ -97,6 +157,12 @@ func newLPServer(t *testing.T, cfg phxtest.Config, mode wsMode) *lpServer {
 				default:
 				}
 			}
+			rec := &statusRecorder{ResponseWriter: w}
+			srv.ServeHTTP(rec, r)
+			if rec.code >= 500 {
+				s.failed.Add(1)
+			}
+			return
 		case strings.HasSuffix(r.URL.Path, "/websocket"):
 			s.ws.Add(1)
 			switch mode {
@@ -136,7 +202,7 @@ func lpDial(t *testing.T, s *lpServer, cfg *phx.Config) *phx.Socket {
 		cfg = &phx.Config{}
 	}
 	if cfg.Transport == nil && cfg.LongPollFallback == 0 {
-		cfg.Transport = &phx.LongPoll{Timeout: 5 * time.Second}
+		cfg.Transport = &phx.LongPoll{Timeout: lpRequestTimeout()}
 	}
 	sock, err := phx.Connect(context.Background(), s.url, fast(cfg))
 	if err != nil {
@@ -159,20 +225,24 @@ func onlyTransport(t *testing.T, ctx context.Context, s *lpServer, want string) 
 
 func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
 	t.Parallel()
+	vsns(t, testLongPollJoinPushBroadcastPresence)
+}
+
+func testLongPollJoinPushBroadcastPresence(t *testing.T, vsn string) {
 	ctx := testCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
-	sock := lpDial(t, s, &phx.Config{Params: url.Values{"user": {"ann"}}})
+	sock := lpDial(t, s, &phx.Config{Vsn: vsn, Params: url.Values{"user": {"ann"}}})
 	onlyTransport(t, ctx, s, "longpoll")
 	if s.ws.Load() != 0 {
 		t.Fatal("the long-poll transport touched the WebSocket endpoint")
 	}
 
 	ch := sock.Channel("room:lp", map[string]string{"device": "lp"})
-	state := ch.Subscribe("presence_state")
+	state := mustSub(t, ch, phx.Events("presence_state"))
 	defer state.Close()
-	msgs := ch.Subscribe("n")
+	msgs := mustSub(t, ch, phx.Events("n"))
 	defer msgs.Close()
-	bins := ch.Subscribe("binary")
+	bins := mustSub(t, ch, phx.Events("binary"))
 	defer bins.Close()
 	resp, err := ch.Join(ctx)
 	if err != nil || !bytes.Contains(resp, []byte(`"device":"lp"`)) {
@@ -200,22 +270,24 @@ func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
 	if re, ok := phx.AsReplyError(err); !ok || string(re.Response) != `{"reason":"nope"}` {
 		t.Fatalf("error = %v", err)
 	}
-	// Binary: sent as a base64 line, answered raw (these bytes are UTF-8).
-	r, err = ch.Push(ctx, "echo", []byte("bin\x01"))
-	if err != nil || !r.Binary || string(r.Response) != "bin\x01" {
-		t.Fatalf("binary echo = %+v, %v", r, err)
-	}
-	r, err = ch.Push(ctx, "binary", []byte("raw"))
-	if err != nil || !r.Binary || string(r.Response) != "raw" {
-		t.Fatalf("binary = %+v, %v", r, err)
-	}
-	select {
-	case m := <-bins.C():
-		if !m.Binary || string(m.Payload) != "raw" {
-			t.Fatalf("binary push %+v", m)
+	if vsn == "2.0.0" { // vsn 1.0.0 has no binary frames
+		// Binary: sent as a base64 line, answered raw (these bytes are UTF-8).
+		r, err = ch.Push(ctx, "echo", phx.Binary("bin\x01"))
+		if err != nil || !r.Binary || string(r.Response) != "bin\x01" {
+			t.Fatalf("binary echo = %+v, %v", r, err)
 		}
-	case <-ctx.Done():
-		t.Fatal("no binary push")
+		r, err = ch.Push(ctx, "binary", phx.Binary("raw"))
+		if err != nil || !r.Binary || string(r.Response) != "raw" {
+			t.Fatalf("binary = %+v, %v", r, err)
+		}
+		select {
+		case m := <-bins.C():
+			if !m.Binary || string(m.Payload) != "raw" {
+				t.Fatalf("binary push %+v", m)
+			}
+		case <-ctx.Done():
+			t.Fatal("no binary push")
+		}
 	}
 	if _, err := sock.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -268,23 +340,69 @@ func TestLongPollJoinPushBroadcastPresence(t *testing.T) {
 	if err := ch.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if c, _ := s.WaitConn(ctx, 1); c.Vsn() != vsn {
+		t.Fatal(c.Vsn())
+	}
+	if n := s.failed.Load(); n != 0 || sock.Stats().Reconnects != 0 {
+		t.Fatalf("%d long-poll requests failed, %+v", n, sock.Stats())
+	}
 }
 
-func TestLongPollVsn1(t *testing.T) {
+// vsn 1.0.0 messages go one per POST as application/json, the only form in
+// which Phoenix reads a JSON object (it base64-decodes every ndjson line
+// that does not start with "["), even when several are queued at once.
+func TestLongPollVsn1OnePerPost(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
-	sock := lpDial(t, s, &phx.Config{Vsn: "1.0.0"})
-	ch := sock.Channel("room:v1", nil)
-	if _, err := ch.Join(ctx); err != nil {
+	gate := make(chan struct{})
+	s.postGate.Store(&gate)
+	c, err := (&phx.LongPoll{}).Dial(ctx, s.url+"/websocket?vsn=1.0.0", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := ch.Push(ctx, "echo", map[string]int{"v": 1})
-	if err != nil || string(r.Response) != `{"v":1}` {
-		t.Fatalf("%+v %v", r, err)
+	defer c.Close()
+	hb := func(i int) []byte {
+		return fmt.Appendf(nil, `{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"%d","join_ref":null}`, i)
 	}
-	if c, _ := s.WaitConn(ctx, 1); c.Vsn() != "1.0.0" {
-		t.Fatal(c.Vsn())
+	if err := c.WriteMessage(wire.Text, hb(1), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select { // that POST is held: the next two queue behind it
+	case <-s.posts:
+	case <-ctx.Done():
+		t.Fatal("no POST")
+	}
+	for i := 2; i <= 3; i++ {
+		if err := c.WriteMessage(wire.Text, hb(i), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	for i := 1; i <= 3; i++ {
+		_, b, err := c.ReadMessage()
+		if err != nil || !bytes.Contains(b, fmt.Appendf(nil, `"ref":"%d"`, i)) {
+			t.Fatalf("reply %d: %s %v", i, b, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var posts []lpRequest
+	for _, r := range s.reqs {
+		if r.method == http.MethodPost {
+			posts = append(posts, r)
+		}
+	}
+	if len(posts) != 3 {
+		t.Fatalf("%d POSTs for 3 messages", len(posts))
+	}
+	for i, p := range posts {
+		if p.header.Get("Content-Type") != "application/json" || p.body != string(hb(i+1)) {
+			t.Fatalf("POST %d: %s %q", i, p.header.Get("Content-Type"), p.body)
+		}
+	}
+	if n := s.failed.Load(); n != 0 {
+		t.Fatalf("%d requests failed", n)
 	}
 }
 
@@ -292,11 +410,15 @@ func TestLongPollVsn1(t *testing.T) {
 // stays usable.
 func TestLongPollEmptyWindows(t *testing.T) {
 	t.Parallel()
+	vsns(t, testLongPollEmptyWindows)
+}
+
+func testLongPollEmptyWindows(t *testing.T, vsn string) {
 	ctx := testCtx(t)
 	cfg := phxtest.DemoConfig()
 	cfg.LongPollWindow = 10 * time.Millisecond
 	s := newLPServer(t, cfg, wsServe)
-	sock := lpDial(t, s, nil)
+	sock := lpDial(t, s, &phx.Config{Vsn: vsn})
 	ch := sock.Channel("room:idle", nil)
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
@@ -320,6 +442,10 @@ func TestLongPollEmptyWindows(t *testing.T) {
 // reconnect with a new session and rejoin its channels.
 func TestLongPollSessionEndReconnects(t *testing.T) {
 	t.Parallel()
+	vsns(t, testLongPollSessionEndReconnects)
+}
+
+func testLongPollSessionEndReconnects(t *testing.T, vsn string) {
 	for _, tc := range []struct {
 		name string
 		end  func(s *lpServer, c *phxtest.Conn) error
@@ -336,18 +462,18 @@ func TestLongPollSessionEndReconnects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t)
+			ctx := lpCtx(t)
 			var s *lpServer
 			if tc.name == "restart" {
 				// Restart needs phxtest's own listener.
-				srv := phxtest.NewServer(t, phxtest.DemoConfig())
+				srv := phxtest.NewServer(t, lpTiming(phxtest.DemoConfig()))
 				s = &lpServer{Server: srv, url: srv.URL(), gets: make(chan struct{}, 64)}
 			} else {
 				s = newLPServer(t, phxtest.DemoConfig(), wsServe)
 			}
-			sock := lpDial(t, s, &phx.Config{Params: url.Values{"user": {"lp"}}})
+			sock := lpDial(t, s, &phx.Config{Vsn: vsn, Params: url.Values{"user": {"lp"}}})
 			ch := sock.Channel("room:again", nil)
-			msgs := ch.Subscribe("new_msg")
+			msgs := mustSub(t, ch, phx.Events("new_msg"))
 			defer msgs.Close()
 			if _, err := ch.Join(ctx); err != nil {
 				t.Fatal(err)
@@ -357,14 +483,28 @@ func TestLongPollSessionEndReconnects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ended := time.Now()
 			if err := tc.end(s, c); err != nil {
 				t.Fatal(err)
 			}
 			d := waitStatus[phx.Disconnected](t, ctx, sock, nil)
+			noticed := time.Since(ended)
 			// A restart may also surface as a failed request (1006).
 			if !d.Reconnect || (d.Code != tc.code && !(tc.name == "restart" && d.Code == 1006)) {
 				t.Fatalf("%+v", d)
 			}
+			// As with Phoenix, the server does not tell the client: it
+			// learns of the loss from its next request, which the server
+			// answers after the resume timeout, at most a poll window
+			// later.
+			window, resume := 100*time.Millisecond, 100*time.Millisecond
+			if lpPhoenixTiming {
+				window, resume = 10*time.Second, 2*time.Second
+			}
+			if tc.name != "restart" && (noticed < resume-20*time.Millisecond || noticed > window+resume+2*time.Second) {
+				t.Fatalf("the loss was noticed after %v, want %v to %v", noticed, resume, window+resume)
+			}
+			t.Logf("the loss was noticed after %v", noticed)
 			waitStatus[phx.Connected](t, ctx, sock, nil)
 			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:again" })
 			if _, err := ch.Push(ctx, "new_msg", map[string]int{"after": 1}); err != nil {
@@ -418,6 +558,10 @@ func TestLongPollRefused(t *testing.T) {
 // session opened, and an auth token goes in X-Phoenix-AuthToken.
 func TestLongPollTokens(t *testing.T) {
 	t.Parallel()
+	vsns(t, testLongPollTokens)
+}
+
+func testLongPollTokens(t *testing.T, vsn string) {
 	ctx := testCtx(t)
 	cfg := phxtest.DemoConfig()
 	var mu sync.Mutex
@@ -429,7 +573,7 @@ func TestLongPollTokens(t *testing.T) {
 		return phxtest.DemoConnect(info)
 	}
 	s := newLPServer(t, cfg, wsServe)
-	sock := lpDial(t, s, &phx.Config{AuthToken: "s3cr3t?", Params: url.Values{"token": {"mine"}}})
+	sock := lpDial(t, s, &phx.Config{Vsn: vsn, AuthToken: "s3cr3t?", Params: url.Values{"token": {"mine"}}})
 	if _, err := sock.Channel("room:tok", nil).Join(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -566,13 +710,13 @@ func TestFallback(t *testing.T) {
 }
 
 func testFallback(t *testing.T, mode wsMode, want string, viaConfig bool) {
-	ctx := testCtx(t)
+	ctx := lpCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), mode)
 	cfg := &phx.Config{Params: url.Values{"user": {"fb"}}}
 	if viaConfig {
 		cfg.LongPollFallback = 200 * time.Millisecond
 	} else {
-		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: 5 * time.Second}, 200*time.Millisecond)
+		cfg.Transport = phx.Fallback(nil, &phx.LongPoll{Timeout: lpRequestTimeout()}, 200*time.Millisecond)
 	}
 	sock := lpDial(t, s, cfg)
 	onlyTransport(t, ctx, s, want)
@@ -659,14 +803,14 @@ func TestFallbackContext(t *testing.T) {
 // session ends with 1011, the socket reconnects and rejoins.
 func TestLongPollServerError(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
+	ctx := lpCtx(t)
 	s := newLPServer(t, phxtest.DemoConfig(), wsServe)
 	sock := lpDial(t, s, nil)
 	ch := sock.Channel("room:bad", nil)
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.Push(ctx, "echo", []byte{0xff, 0xfe}); !errors.Is(err, phx.ErrDisconnected) {
+	if _, err := ch.Push(ctx, "echo", phx.Binary{0xff, 0xfe}); !errors.Is(err, phx.ErrDisconnected) {
 		t.Fatalf("push = %v", err)
 	}
 	d := waitStatus[phx.Disconnected](t, ctx, sock, nil)
@@ -886,5 +1030,54 @@ func TestLongPollBadAnswers(t *testing.T) {
 	defer c2.Close()
 	if _, _, err := c2.ReadMessage(); phx.CloseCode(err) != 1011 {
 		t.Fatalf("read = %v", err)
+	}
+}
+
+// A zero LongPoll leaves nothing behind once its connection is closed: its
+// HTTP client's idle keep-alive connections (two goroutines each) close
+// with it, so a goroutine leak check in the user's tests passes.
+func TestLongPollCloseLeavesNoIdleConnections(t *testing.T) {
+	// Not parallel: it counts the process's HTTP client connections.
+	ctx := testCtx(t)
+	srv := phxtest.NewServer(t, lpTiming(phxtest.DemoConfig()))
+	before := clientConns()
+	c, err := (&phx.LongPoll{}).Dial(ctx, srv.URL()+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := c.WriteMessage(wire.Text, fmt.Appendf(nil, `[null,"%d","phoenix","heartbeat",{}]`, i), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := clientConns(); n <= before {
+		t.Fatalf("%d client connections while polling, %d before", n, before)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The server is still up: it is the client that closes them.
+	for n := clientConns(); n > before; n = clientConns() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d client connections left after Close, %d before", n, before)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// clientConns counts the HTTP client connections of the process, by their
+// reading goroutines.
+func clientConns() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Count(buf[:n], []byte("net/http.(*persistConn).readLoop("))
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }

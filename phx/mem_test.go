@@ -324,7 +324,7 @@ type pushOut struct {
 	err error
 }
 
-func (h *harness) push(ch *Channel, event string, payload any, opts ...Option) <-chan pushOut {
+func (h *harness) push(ch *Channel, event string, payload any, opts ...PushOption) <-chan pushOut {
 	return async(func() pushOut {
 		r, err := ch.Push(context.Background(), event, payload, opts...)
 		return pushOut{r, err}
@@ -336,7 +336,7 @@ type joinOut struct {
 	err  error
 }
 
-func (h *harness) join(ch *Channel, opts ...Option) <-chan joinOut {
+func (h *harness) join(ch *Channel, opts ...JoinOption) <-chan joinOut {
 	return async(func() joinOut {
 		r, err := ch.Join(context.Background(), opts...)
 		return joinOut{r, err}
@@ -430,3 +430,18 @@ func (h *harness) statuses() []Status {
 
 // sleep advances the bubble's clock by d.
 func sleep(d time.Duration) { time.Sleep(d) }
+
+// subscriber is a Channel or a Socket.
+type subscriber interface {
+	Subscribe(context.Context, ...SubscribeOption) (*Subscription, error)
+}
+
+// mustSub subscribes to x or fails the test.
+func mustSub(t testing.TB, x subscriber, opts ...SubscribeOption) *Subscription {
+	t.Helper()
+	sub, err := x.Subscribe(context.Background(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}

@@ -8,8 +8,12 @@ import (
 // Message is one message from the server delivered to a subscription.
 //
 // Payload is raw: JSON text, or arbitrary bytes when Binary is set (a binary
-// frame). It is never decoded unless asked (Decode, EventsAs). The payload
-// belongs to the receiver; the library does not reuse it.
+// frame). It is never decoded unless asked (Decode, EventsAs).
+//
+// Payload is read-only: every subscription that receives a message (those
+// of its channel and the socket-wide ones) gets the same bytes, without a
+// copy. The library never writes them or reuses them after delivery; a
+// receiver that wants to modify them copies first (bytes.Clone).
 type Message struct {
 	Topic   string
 	Event   string
@@ -48,3 +52,8 @@ type Typed[T any] struct {
 	Message
 	Value T
 }
+
+// Binary is a payload sent as a binary frame (vsn 2.0.0 only) by Push and
+// Send: phx.Binary(data). A plain []byte is not binary: it marshals as JSON
+// (a base64 string), as encoding/json does.
+type Binary []byte

@@ -128,7 +128,7 @@ func (s *Socket) heartbeatDone(rtt time.Duration) {
 // observePush reports a user push's outcome; called by resolve.
 func (ca *chanActor) observePush(p *push, r *pushResult) {
 	o := ca.s.cfg.Observer
-	if o == nil || p.kind != kindUser {
+	if o == nil || (p.kind != kindUser && p.kind != kindSend) {
 		return
 	}
 	ctx := p.ctx

@@ -14,6 +14,7 @@ type pushKind uint8
 
 const (
 	kindUser pushKind = iota
+	kindSend          // a Send: resolved once written, no reply awaited
 	kindJoin
 	kindLeave
 	kindHeartbeat
@@ -147,6 +148,10 @@ func (ca *chanActor) sendPush(p *push) {
 	}
 	p.sent = true
 	ca.s.stats.pushesSent.Add(1)
+	if p.kind == kindSend {
+		ca.resolve(p, pushResult{}) // written: nothing to wait for
+		return
+	}
 	b := ca.busy()
 	if b.pending == nil {
 		b.pending = make(map[string]*push)
@@ -250,7 +255,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 
 func (ca *chanActor) pushTimeout(p *push) {
 	switch p.kind {
-	case kindUser:
+	case kindUser, kindSend:
 		ca.s.stats.pushesTimed.Add(1)
 		ca.resolve(p, pushResult{err: ErrTimeout})
 	case kindJoin:

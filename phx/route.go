@@ -35,6 +35,9 @@ type oldRoute struct {
 // phx_error and phx_close are never dropped: they answer requests of the
 // channel and bring it to a state where it sends no more.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if m.Event == wire.EventReply {
+		a.proveHealthy()
+	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
 		a.handleReply(m)
 		return
@@ -86,6 +89,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 
 // tap delivers m to the socket-wide subscriptions.
 func (a *sockActor) tap(m *wire.Message) {
+	a.pruneTaps()
 	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
 		return
 	}
@@ -93,6 +97,21 @@ func (a *sockActor) tap(m *wire.Message) {
 	ref, _ := m.Ref.Get()
 	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
 	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
+}
+
+// pruneTaps ends the socket-wide subscriptions closed by a Close that
+// found the mailbox full (see Subscription.Close).
+func (a *sockActor) pruneTaps() {
+	for i := 0; i < len(a.taps); i++ {
+		sub := a.taps[i]
+		select {
+		case <-sub.quit:
+			sub.finish(nil)
+			a.taps = removeSub(a.taps, sub)
+			i--
+		default:
+		}
+	}
 }
 
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a

@@ -19,12 +19,12 @@ type pushMsg struct{ p *push } // a ping
 
 type cancelMsg struct{ p *push } // the caller gave up on p
 
-type subscribeMsg struct{ sub *Subscription }
-
-type unsubscribeMsg struct {
-	sub  *Subscription
-	done chan struct{}
+type subscribeMsg struct {
+	sub *Subscription
+	ack chan struct{} // capacity 1
 }
+
+type unsubscribeMsg struct{ sub *Subscription }
 
 // startMsg asks for the channel's actor, started if there is none.
 type startMsg struct {
@@ -336,8 +336,9 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 	h.c = c
 	a.open = true
 	a.setState(StateConnected)
-	a.bo.Reset()
-	a.attempt = 0
+	// The reconnect backoff is not reset here but once the connection has
+	// answered (proveHealthy): a server that accepts and fails at once
+	// would otherwise be redialled at the first step forever.
 	if a.opened {
 		a.s.nReconnects.Add(1)
 	} else {
@@ -440,10 +441,11 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)
+		m.sub.taken()
+		m.ack <- struct{}{}
 	case unsubscribeMsg:
 		a.taps = removeSub(a.taps, m.sub)
 		m.sub.finish(nil)
-		m.done <- struct{}{}
 	case sockRun:
 		m.runOn(a)
 	}

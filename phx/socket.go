@@ -58,8 +58,10 @@ type Socket struct {
 // (a *DialError) is returned. Later connection losses reconnect by
 // themselves, as Config says.
 //
-// ctx bounds the socket's whole life, not only the dial: cancelling it stops
-// the socket as Close does. A nil cfg means the zero Config.
+// ctx bounds the dial only, as it does for net.Dialer.DialContext: once
+// Connect has returned, cancelling ctx has no effect, and the socket lives
+// until Close (or until Config.Context ends, when set). A nil cfg means the
+// zero Config.
 func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error) {
 	c := cfg.withDefaults()
 	ep, err := normaliseEndpoint(endpoint)
@@ -76,13 +78,29 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	s.mb = actor.NewMailbox[sockMsg](64, done)
 	ready := make(chan struct{})
 	a := newSockActor(s, ready)
-	s.proc = actor.Start(ctx, actor.Func(func(ctx context.Context) error {
+	// The socket outlives ctx: its life is Config.Context's, or until Close.
+	// Values of ctx are kept when Config.Context is not set.
+	life := c.Context
+	if life == nil {
+		life = context.WithoutCancel(ctx)
+	}
+	s.proc = actor.Start(life, actor.Func(func(ctx context.Context) error {
 		defer close(done)
 		return a.run(ctx)
 	}))
 	select {
 	case <-ready:
 		return s, nil
+	case <-ctx.Done():
+		select {
+		case <-ready:
+			return s, nil // opened just in time
+		default:
+		}
+		// The dial is abandoned: the socket stops with ctx's error.
+		s.closed.Store(true)
+		s.proc.StopWait(context.Cause(ctx))
+		return nil, ctx.Err()
 	case <-s.proc.Done():
 		if err := s.proc.Err(); err != nil {
 			return nil, err
@@ -112,7 +130,7 @@ var errUserClose = errors.New("phx: socket closed by Close")
 func (s *Socket) Done() <-chan struct{} { return s.proc.Done() }
 
 // Err is why the socket stopped: nil before it did and after Close; the
-// context's error if the Connect context was cancelled; otherwise the error
+// context's error if Config.Context was cancelled; otherwise the error
 // that ended it (a close with code 1000, a refused upgrade, a reconnect
 // backoff that gave up).
 func (s *Socket) Err() error {
@@ -158,7 +176,7 @@ func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
 }
 
 // Channel returns a channel for topic. params are the join parameters: any
-// JSON-marshalable value, json.RawMessage, or a func() any called before
+// JSON-marshalable value, a json.RawMessage, or a ParamsFunc called before
 // every (re)join. Nothing is sent until Join.
 func (s *Socket) Channel(topic string, params any) *Channel {
 	return &Channel{s: s, topic: topic, params: params}
@@ -166,35 +184,49 @@ func (s *Socket) Channel(topic string, params any) *Channel {
 
 // Subscribe returns a subscription to every message the socket receives, on
 // every topic, before any routing or filtering (replies included, heartbeat
-// replies excepted); JoinRef and Ref are as on the wire. events filters by
-// event name when given.
-func (s *Socket) Subscribe(events ...string) *Subscription {
-	return s.SubscribeWith(nil, events...)
-}
-
-// SubscribeWith is Subscribe with options (WithBuffer, WithOverflow).
-func (s *Socket) SubscribeWith(opts []Option, events ...string) *Subscription {
-	sub := s.newSub("", opts, events)
-	if s.mb.Tell(context.Background(), subscribeMsg{sub: sub}) != nil {
-		// The actor has stopped: nobody else will ever touch sub.
-		sub.finish(ErrClosed)
+// replies excepted); JoinRef and Ref are as on the wire. Events filters by
+// event name; WithBuffer and WithOverflow size it. It returns ctx.Err(), or
+// ErrClosed when the socket is closed.
+func (s *Socket) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return sub
+	sub := s.newSub("", opts)
+	ack := make(chan struct{}, 1)
+	if err := s.mb.Tell(ctx, subscribeMsg{sub: sub, ack: ack}); err != nil {
+		// Not queued: nobody else will ever touch sub.
+		return nil, s.stoppedErr(err)
+	}
+	select {
+	case <-ack:
+		return sub, nil
+	case <-ctx.Done():
+		sub.Close() // the actor may take it yet: it then ends it
+		return nil, ctx.Err()
+	case <-s.proc.Done():
+		select {
+		case <-ack:
+			// Taken, then ended as the socket stopped.
+			if err := sub.Err(); err != nil {
+				return nil, err
+			}
+			return sub, nil
+		default:
+			return nil, s.stoppedErr(actor.ErrStopped)
+		}
+	}
 }
 
-func (s *Socket) newSub(topic string, opts []Option, events []string) *Subscription {
-	o := s.callOpts(opts)
+func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
+	o := s.subOpts(opts)
 	sub := &Subscription{
 		c:        make(chan Message, o.buffer),
 		quit:     make(chan struct{}),
 		s:        s,
 		overflow: o.overflow,
 		topic:    topic,
+		events:   o.events,
 	}
-	if len(events) > 0 {
-		sub.events = append([]string(nil), events...)
-	}
-	s.stats.subs.Add(1)
 	return sub
 }
 

@@ -154,3 +154,12 @@ func (h *histogram) snapshot(out *Histogram) {
 	}
 	out.Sum = time.Duration(h.sum.Load())
 }
+
+// taken counts sub as open once its owning actor has it; finish uncounts
+// it. Owning actor only.
+func (sub *Subscription) taken() {
+	if !sub.counted && !sub.closed {
+		sub.counted = true
+		sub.s.stats.subs.Add(1)
+	}
+}

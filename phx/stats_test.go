@@ -47,7 +47,10 @@ func TestStatsScriptedSession(t *testing.T) {
 	srv := scriptedServer(t)
 	sock := dial(t, srv, &phx.Config{HeartbeatInterval: -1})
 	ch := sock.Channel("s:1", nil)
-	sub := ch.Subscribe()
+	sub, err := ch.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
 	}

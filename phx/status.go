@@ -55,13 +55,13 @@ func (s ChannelState) String() string {
 
 // Status is one event of a socket's status stream (Socket.Status). It is one
 // of Connected, Disconnected, Reconnecting, Closed, Joined, Rejoining,
-// ChannelClosed and SlowConsumer.
+// ChannelEnded and SlowConsumer.
 type Status interface{ isStatus() }
 
-// Connected: a connection opened.
+// Connected reports that a connection opened.
 type Connected struct{ URL string }
 
-// Disconnected: a connection ended or a connection attempt failed. Code is
+// Disconnected reports that a connection ended or a connection attempt failed. Code is
 // the close code (0 if none); Reconnect says whether a reconnect follows.
 type Disconnected struct {
 	Err       error
@@ -69,23 +69,26 @@ type Disconnected struct {
 	Reconnect bool
 }
 
-// Reconnecting: the next connection attempt starts after Delay. Attempt
-// counts attempts since the last successful open, from 1.
+// Reconnecting reports that the next connection attempt starts after
+// Delay. Attempt counts attempts, from 1, since a connection last proved
+// healthy by answering a frame the client sent (a heartbeat, ping, join or
+// push): a connection that opens and fails before that continues the count
+// and the reconnect schedule.
 type Reconnecting struct {
 	Attempt int
 	Delay   time.Duration
 }
 
-// Closed: the socket stopped for good; Err is nil after Close.
+// Closed reports that the socket stopped for good; Err is nil after Close.
 type Closed struct{ Err error }
 
-// Joined: a channel joined (or rejoined) with JoinRef.
+// Joined reports that a channel joined (or rejoined) with JoinRef.
 type Joined struct {
 	Topic   string
 	JoinRef string
 }
 
-// Rejoining: a channel errored while the socket stayed connected (Err says
+// Rejoining reports that a channel errored while the socket stayed connected (Err says
 // why: phx_error, a refused or timed-out rejoin) and will rejoin after
 // Delay. Channels errored by a lost connection are not reported one by one:
 // Disconnected covers them, and they all rejoin when the socket reconnects.
@@ -96,14 +99,14 @@ type Rejoining struct {
 	Err     error
 }
 
-// ChannelEnded: a channel closed for good (left, refused, or closed by the
+// ChannelEnded reports that a channel closed for good (left, refused, or closed by the
 // server).
 type ChannelEnded struct {
 	Topic string
 	Err   error
 }
 
-// SlowConsumer: a subscription on Topic dropped messages; Dropped is its
+// SlowConsumer reports that a subscription on Topic dropped messages; Dropped is its
 // running total. Reported once per overflow episode, not per message.
 type SlowConsumer struct {
 	Topic   string

@@ -11,7 +11,7 @@ import (
 // Subscription receives a channel's messages (or every message of a socket,
 // from Socket.Subscribe) into a bounded buffer.
 //
-// C is closed in the end, always: after Close (Err is then nil), when the
+// C is closed in the end, always: soon after Close (Err is then nil), when the
 // channel is left (ErrLeft), closed by the server or the socket (ErrClosed),
 // refused at its first join (*JoinError), or overflowed with the
 // CloseWithError policy (ErrSlowConsumer). Subscriptions survive rejoins and
@@ -33,8 +33,9 @@ type Subscription struct {
 	topic    string
 
 	// Owned by the owning actor.
-	slow   bool // in an overflow episode
-	closed bool
+	slow    bool // in an overflow episode
+	closed  bool
+	counted bool // in Stats.Subscriptions
 }
 
 // C is the receive side. It is closed when the subscription ends.
@@ -51,29 +52,27 @@ func (sub *Subscription) Err() error {
 // Dropped counts the messages the overflow policy dropped.
 func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 
-// Close ends the subscription: C is closed when Close returns (messages
-// still buffered are discarded). Idempotent.
+// Close ends the subscription without waiting, so that defer sub.Close()
+// costs nothing: the subscription's owner (its channel's actor, or the
+// socket's) closes C right after, and messages still buffered are
+// discarded. A Block delivery waiting on the subscription gives up at once.
+// Idempotent.
 func (sub *Subscription) Close() {
-	sub.quitOnce.Do(func() { close(sub.quit) })
-	reply := make(chan struct{}, 1)
-	if ca := sub.ca; ca != nil {
-		if ca.mb.Tell(context.Background(), unsubscribeReq{sub: sub, done: reply}) != nil {
-			return // the actor closed every subscription as it stopped
+	sub.quitOnce.Do(func() {
+		close(sub.quit)
+		if ca := sub.ca; ca != nil {
+			// One request per subscription, so past the bound is fine;
+			// a closed queue means the actor ends every subscription
+			// itself as it stops.
+			_ = ca.mb.q.Force(unsubscribeReq{sub: sub})
+			return
 		}
-		select {
-		case <-reply:
-		case <-ca.done:
-		}
-		return
-	}
-	if sub.s.mb.Tell(context.Background(), unsubscribeMsg{sub: sub, done: reply}) != nil {
-		<-sub.s.proc.Done() // the actor closes every subscription as it stops
-		return
-	}
-	select {
-	case <-reply:
-	case <-sub.s.proc.Done():
-	}
+		// The socket actor takes it now, or when a full mailbox means it
+		// is busy, finds it closed at the next frame it routes (a
+		// heartbeat reply at the latest); a stopped one ended every
+		// subscription.
+		sub.s.mb.TryTell(unsubscribeMsg{sub: sub})
+	})
 }
 
 func (sub *Subscription) wants(event string) bool {
@@ -87,7 +86,9 @@ func (sub *Subscription) finish(err error) {
 		return
 	}
 	sub.closed = true
-	sub.s.stats.subs.Add(-1)
+	if sub.counted {
+		sub.s.stats.subs.Add(-1)
+	}
 	sub.err.Store(&err)
 	close(sub.c)
 }
@@ -117,13 +118,19 @@ func (sub *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
 	}
 }
 
-// Events subscribes to ch's events (all when none are given) and iterates
-// over them until ctx is done, the subscription ends, or the loop breaks;
-// then it unsubscribes. A final pair with a zero Message carries the reason
-// it ended, unless the loop broke.
-func (ch *Channel) Events(ctx context.Context, events ...string) iter.Seq2[Message, error] {
+// Events subscribes to ch's messages with opts, as Subscribe does, and
+// iterates over them until ctx is done, the subscription ends, or the loop
+// breaks; then it unsubscribes. A final pair with a zero Message carries the
+// reason it ended (or why Subscribe failed), unless the loop broke.
+//
+//	for m, err := range ch.Events(ctx, phx.Events("new_msg")) { ... }
+func (ch *Channel) Events(ctx context.Context, opts ...SubscribeOption) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
-		sub := ch.Subscribe(events...)
+		sub, err := ch.Subscribe(ctx, opts...)
+		if err != nil {
+			yield(Message{}, err)
+			return
+		}
 		defer sub.Close()
 		for m, err := range sub.All(ctx) {
 			if !yield(m, err) {
@@ -135,9 +142,9 @@ func (ch *Channel) Events(ctx context.Context, events ...string) iter.Seq2[Messa
 
 // EventsAs is Events with each payload decoded into a T. A payload that does
 // not decode yields its message with a *DecodeError and iteration goes on.
-func EventsAs[T any](ctx context.Context, ch *Channel, events ...string) iter.Seq2[Typed[T], error] {
+func EventsAs[T any](ctx context.Context, ch *Channel, opts ...SubscribeOption) iter.Seq2[Typed[T], error] {
 	return func(yield func(Typed[T], error) bool) {
-		for m, err := range ch.Events(ctx, events...) {
+		for m, err := range ch.Events(ctx, opts...) {
 			if err != nil {
 				yield(Typed[T]{}, err)
 				return
@@ -157,10 +164,14 @@ type TypedSubscription[T any] struct {
 	*Subscription
 }
 
-// SubscribeAs subscribes to ch's events like Channel.Subscribe, decoding
+// SubscribeAs subscribes to ch's messages like Channel.Subscribe, decoding
 // payloads into a T.
-func SubscribeAs[T any](ch *Channel, events ...string) *TypedSubscription[T] {
-	return &TypedSubscription[T]{ch.Subscribe(events...)}
+func SubscribeAs[T any](ctx context.Context, ch *Channel, opts ...SubscribeOption) (*TypedSubscription[T], error) {
+	sub, err := ch.Subscribe(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &TypedSubscription[T]{sub}, nil
 }
 
 // Next waits for the next message and decodes it. A payload that does not

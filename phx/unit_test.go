@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/phxgo/phxgo/wire"
 )
 
@@ -104,7 +106,7 @@ func TestJoinRefusedClosesChannel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, nil)
 		ch := h.sock.Channel("room:secret", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		res := h.join(ch)
 		jm := h.srv.expect(t, "room:secret", wire.EventJoin)
 		h.srv.reply(t, jm, "error", `{"reason":"unauthorized"}`)
@@ -313,7 +315,7 @@ func TestOutdatedJoinRefDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, j1 := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		h.srv.push(t, j1.JoinRef.String(), "room:1", wire.EventError, "{}")
 		sleep(time.Second)
 		j2 := h.srv.expect(t, "room:1", wire.EventJoin)
@@ -344,7 +346,7 @@ func TestServerErrorRejoinsAndCloseRemoves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, j1 := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		inflight := h.push(ch, "crash", nil)
 		h.srv.expect(t, "room:1", "crash")
 		h.srv.push(t, j1.JoinRef.String(), "room:1", wire.EventError, `{"reason":"channel_crash"}`)
@@ -390,7 +392,7 @@ func TestLeave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		res := async(func() error { return ch.Leave(context.Background()) })
 		lm := h.srv.expect(t, "room:1", wire.EventLeave)
 		if ch.State() != ChannelLeaving || lm.JoinRef != jm.JoinRef {
@@ -520,13 +522,27 @@ func TestReconnectSchedule(t *testing.T) {
 			}
 		}
 		srv := h.tr.next(t)
-		// Reset after a successful open: the next loss waits 10 ms again.
+		// A connection that opens and fails before answering anything
+		// continues the schedule: 5 s again, not 10 ms.
+		srv.closeWith(1011)
+		sleep(5*time.Second - time.Millisecond)
+		synctest.Wait()
+		h.tr.noDial(t)
+		sleep(time.Millisecond)
+		srv = h.tr.next(t)
+		// One that has answered (a ping here) restarts it: the next loss
+		// waits 10 ms again.
+		ping := async(func() error { _, err := h.sock.Ping(context.Background()); return err })
+		srv.reply(t, srv.expect(t, "phoenix", "heartbeat"), "ok", "{}")
+		if err := mustReady(t, ping); err != nil {
+			t.Fatal(err)
+		}
 		srv.closeWith(1011)
 		sleep(9 * time.Millisecond)
 		h.tr.noDial(t)
 		sleep(time.Millisecond)
 		h.tr.next(t)
-		if h.sock.Stats().Reconnects != 2 {
+		if h.sock.Stats().Reconnects != 3 {
 			t.Fatalf("reconnects %d", h.sock.Stats().Reconnects)
 		}
 	})
@@ -759,9 +775,9 @@ func TestDuplicateTopicLeavesOlder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		old, j1 := h.joined("room:1")
-		oldSub := old.Subscribe()
+		oldSub := mustSub(t, old)
 		nw := h.sock.Channel("room:1", nil)
-		newSub := nw.Subscribe()
+		newSub := mustSub(t, nw)
 		res := h.join(nw)
 		lm := h.srv.expect(t, "room:1", wire.EventLeave)
 		j2 := h.srv.expect(t, "room:1", wire.EventJoin)
@@ -792,10 +808,10 @@ func TestSlowConsumer(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
 		stuckCh, j1 := h.joined("room:stuck")
 		okCh, j2 := h.joined("room:ok")
-		stuck := stuckCh.SubscribeWith([]Option{WithBuffer(2)})
-		oldest := stuckCh.SubscribeWith([]Option{WithBuffer(2), WithOverflow(DropOldest)})
-		closing := stuckCh.SubscribeWith([]Option{WithBuffer(2), WithOverflow(CloseWithError)})
-		good := okCh.SubscribeWith([]Option{WithBuffer(1000)})
+		stuck := mustSub(t, stuckCh, WithBuffer(2))
+		oldest := mustSub(t, stuckCh, WithBuffer(2), WithOverflow(DropOldest))
+		closing := mustSub(t, stuckCh, WithBuffer(2), WithOverflow(CloseWithError))
+		good := mustSub(t, okCh, WithBuffer(1000))
 		for i := range 10 {
 			h.srv.push(t, j1.JoinRef.String(), "room:stuck", "n", string(rune('0'+i)))
 			h.srv.push(t, j2.JoinRef.String(), "room:ok", "n", string(rune('0'+i)))
@@ -887,7 +903,7 @@ func TestSocketWideSubscription(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
-		all := h.sock.Subscribe("ev")
+		all := mustSub(t, h.sock, Events("ev"))
 		h.srv.push(t, "", "any:topic", "ev", `{"x":1}`)
 		h.srv.push(t, "", "any:topic", "other", `{}`)
 		synctest.Wait()
@@ -912,7 +928,7 @@ func TestEventsIteratorAndDecode(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			var out []string
-			for v, err := range EventsAs[body](ctx, ch, "n") {
+			for v, err := range EventsAs[body](ctx, ch, Events("n")) {
 				switch {
 				case err == nil:
 					out = append(out, string(rune('0'+v.Value.N)))
@@ -942,13 +958,13 @@ func TestSocketContextCancelStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tr := newMemTransport()
 		ctx, cancel := context.WithCancel(context.Background())
-		sock, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: tr})
+		sock, err := Connect(context.Background(), "ws://example.test/socket", &Config{Transport: tr, Context: ctx})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tr.next(t)
 		ch := sock.Channel("room:1", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		cancel()
 		<-sock.Done()
 		if _, ok := <-sub.C(); ok || !errors.Is(sub.Err(), ErrClosed) {
@@ -965,10 +981,72 @@ func TestSocketContextCancelStops(t *testing.T) {
 	})
 }
 
+// Connect's ctx bounds the dial only: the usual WithTimeout plus deferred
+// cancel leaves the socket running after Connect returns.
+func TestConnectContextBoundsDialOnly(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tr := newMemTransport()
+		sock := func() *Socket {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			sock, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: tr, HeartbeatInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sock
+		}()
+		defer sock.Close()
+		srv := tr.next(t)
+		synctest.Wait()
+		select {
+		case <-sock.Done():
+			t.Fatalf("socket stopped with its Connect context: %v", sock.Err())
+		default:
+		}
+		if sock.State() != StateConnected {
+			t.Fatalf("state %v", sock.State())
+		}
+		ch := sock.Channel("room:1", nil)
+		res := async(func() error { _, err := ch.Join(context.Background()); return err })
+		jm := srv.expect(t, "room:1", wire.EventJoin)
+		srv.reply(t, jm, "ok", "{}")
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A Connect ctx that ends before the first connection opens abandons the
+// dial and leaves nothing running.
+func TestConnectContextEndsDial(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := Connect(ctx, "ws://example.test/socket", &Config{Transport: hangTransport{}})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Connect = %v, want DeadlineExceeded", err)
+		}
+	})
+}
+
+// hangTransport's dial waits for its ctx.
+type hangTransport struct{}
+
+func (hangTransport) Dial(ctx context.Context, _ string, _ http.Header) (Conn, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
 func TestMalformedFrameReconnects(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		h := connect(t, &Config{HeartbeatInterval: -1})
+		// Each connection fails before answering: a constant schedule keeps
+		// the reconnects 10 ms apart.
+		h := connect(t, &Config{HeartbeatInterval: -1, Reconnect: func() backoff.BackOff {
+			return backoff.NewConstantBackOff(10 * time.Millisecond)
+		}})
 		for _, bad := range []string{`nope`, `[1,2,3,4]`, `[null,null,"t"]`, `{"topic":"x"}`,
 			`[null,null,"t","e",{]`, `[null,null,"t","e",{"a":tru}]`, `[null,null,"t","e",{},x]`} {
 			h.srv.sendRaw(wire.Text, []byte(bad))
@@ -1091,7 +1169,7 @@ func TestBlockPolicyAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		sub := mustSub(t, ch, WithBuffer(1), WithOverflow(Block))
 		for i := range 5 {
 			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", string(rune('0'+i)))
 		}
@@ -1129,7 +1207,7 @@ func TestBinaryPushOnV1IsAnError(t *testing.T) {
 			Payload: []byte(`{"status":"ok","response":{}}`)})
 		h.srv.sendRaw(op, data)
 		mustReady(t, res)
-		if _, err := ch.Push(context.Background(), "bin", []byte{1, 2}); !errors.Is(err, wire.ErrUnsupported) {
+		if _, err := ch.Push(context.Background(), "bin", Binary{1, 2}); !errors.Is(err, wire.ErrUnsupported) {
 			t.Fatalf("binary push on vsn 1 = %v", err)
 		}
 	})
@@ -1140,7 +1218,7 @@ func TestJoinParamsFuncPerJoin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		n := 0
-		ch := h.sock.Channel("room:1", func() any { n++; return map[string]int{"last_seen": n} })
+		ch := h.sock.Channel("room:1", ParamsFunc(func() any { n++; return map[string]int{"last_seen": n} }))
 		h.join(ch)
 		j1 := h.srv.expect(t, "room:1", wire.EventJoin)
 		h.srv.reply(t, j1, "ok", "{}")
@@ -1160,7 +1238,7 @@ func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		for i := range 10 {
 			ch := h.sock.Channel("room:"+string(rune('a'+i)), nil)
-			sub := ch.Subscribe()
+			sub := mustSub(t, ch)
 			ca := sub.ca
 			sub.Close()
 			// The actor retires after Close has returned: it asks the
@@ -1174,7 +1252,7 @@ func TestUnjoinedChannelForgottenAfterUnsubscribe(t *testing.T) {
 			t.Fatalf("chans %d", d.chans)
 		}
 		ch := h.sock.Channel("room:z", nil)
-		sub := ch.Subscribe()
+		sub := mustSub(t, ch)
 		h.join(ch)
 		jm := h.srv.expect(t, "room:z", wire.EventJoin)
 		h.srv.reply(t, jm, "ok", "{}")
@@ -1197,8 +1275,8 @@ func TestChannelInboxOverflow(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: 100 * time.Millisecond})
 		stuckCh, j1 := h.joined("room:stuck")
 		okCh, j2 := h.joined("room:ok")
-		sub := stuckCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
-		good := okCh.SubscribeWith([]Option{WithBuffer(2 * chanInbox)})
+		sub := mustSub(t, stuckCh, WithBuffer(2*chanInbox))
+		good := mustSub(t, okCh, WithBuffer(2*chanInbox))
 		res := h.push(stuckCh, "req", nil)
 		pm := h.srv.expect(t, "room:stuck", "req")
 		held, release := make(chan struct{}), make(chan struct{})
@@ -1261,7 +1339,7 @@ func TestBlockWaitsInsteadOfDropping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
-		sub := ch.SubscribeWith([]Option{WithBuffer(1), WithOverflow(Block)})
+		sub := mustSub(t, ch, WithBuffer(1), WithOverflow(Block))
 		const n = chanInbox + 100
 		for i := range n {
 			h.srv.push(t, jm.JoinRef.String(), "room:1", "n", strconv.Itoa(i))

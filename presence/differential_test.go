@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -37,10 +38,7 @@ type jsResult struct {
 // diffs waiting for a state.
 func TestDifferentialJS(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH; the differential test needs it")
-	}
+	node := jsNode(t, "../testdata/js")
 	seed := *diffSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -280,4 +278,27 @@ func goResult(t *testing.T, m *presence.Machine, evs []presence.Event) jsResult 
 		t.Fatalf("%v: %s", err, b)
 	}
 	return out
+}
+
+// jsNode returns node for a test that runs the pinned Phoenix JavaScript
+// client of testdata/js. Without node or the installed client (`make js`)
+// the test is skipped, unless CI is set: there it must run.
+func jsNode(t *testing.T, jsDir string) string {
+	t.Helper()
+	miss := func(what string) string {
+		msg := what + "; run `make js` (needs node and npm) to run this test"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + " (CI is set: JavaScript tests must run)")
+		}
+		t.Skip(msg)
+		return ""
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return miss("node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "phoenix", "package.json")); err != nil {
+		return miss("the Phoenix JavaScript client is not installed in " + jsDir)
+	}
+	return node
 }

@@ -111,6 +111,7 @@ type Tracker struct {
 	pos     int // events of queue[0] already handed out
 	stats   TrackerStats
 	endErr  error // the subscription's error, once it ended
+	subErr  error // why the subscription could not be made
 	drained bool  // the subscription ended; stop when the queue is empty
 }
 
@@ -135,7 +136,9 @@ func (askState) trackerRequest() {}
 // and then reports nothing (diffs wait, Stats.Pending) until the channel
 // rejoins and the server sends the state again.
 //
-// ctx bounds the tracker's life, as Close does. opts may be nil.
+// ctx bounds the tracker's life, as Close does. opts may be nil. When
+// the subscription cannot be made (ctx done, socket or channel closed),
+// the tracker stops at once and Err says why.
 func Track(ctx context.Context, ch *phx.Channel, opts *TrackOptions) *Tracker {
 	t := &Tracker{out: make(chan Event), done: make(chan struct{})}
 	if opts != nil {
@@ -147,11 +150,14 @@ func Track(ctx context.Context, ch *phx.Channel, opts *TrackOptions) *Tracker {
 	t.m = NewMachine(t.opts.Options)
 	t.mb = actor.NewMailbox[request](1, t.done)
 	if ch != nil {
-		sopts := []phx.Option{phx.WithOverflow(phx.CloseWithError)}
+		sopts := []phx.SubscribeOption{phx.WithOverflow(phx.CloseWithError),
+			phx.Events(t.m.opts.StateEvent, t.m.opts.DiffEvent)}
 		if t.opts.SubscriptionBuffer > 0 {
 			sopts = append(sopts, phx.WithBuffer(t.opts.SubscriptionBuffer))
 		}
-		t.sub = ch.SubscribeWith(sopts, t.m.opts.StateEvent, t.m.opts.DiffEvent)
+		// A subscription that cannot be made (ctx done, socket closed,
+		// channel closed for good) is why the tracker stops at once.
+		t.sub, t.subErr = ch.Subscribe(ctx, sopts...)
 	}
 	t.proc = actor.Start(ctx, actor.Func(t.run))
 	return t
@@ -267,6 +273,9 @@ func (t *Tracker) run(ctx context.Context) (err error) {
 		close(t.done)
 		close(t.out)
 	}()
+	if t.subErr != nil {
+		return t.subErr
+	}
 	if t.sub == nil {
 		return errNilChannel
 	}

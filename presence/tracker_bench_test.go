@@ -18,7 +18,10 @@ import (
 func BenchmarkTrackerDiff10k(b *testing.B) {
 	b.Run("floor=Subscription", func(b *testing.B) {
 		ch, conn := benchChannel(b)
-		sub := ch.SubscribeWith([]phx.Option{phx.WithOverflow(phx.Block)}, "presence_diff")
+		sub, err := ch.Subscribe(context.Background(), phx.WithOverflow(phx.Block), phx.Events("presence_diff"))
+		if err != nil {
+			b.Fatal(err)
+		}
 		defer sub.Close()
 		benchDiffs(b, conn, func() {
 			if _, ok := <-sub.C(); !ok {

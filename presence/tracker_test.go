@@ -491,7 +491,10 @@ func TestTrackerAfterJoin(t *testing.T) {
 	ch := s.Channel(room, map[string]any{"device": "monitor"})
 	// The room pushes its state after the join reply: wait until the
 	// client has it, so that the tracker surely misses it.
-	first := ch.Subscribe("presence_state")
+	first, err := ch.Subscribe(ctx, phx.Events("presence_state"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ch.Join(ctx); err != nil {
 		t.Fatal(err)
 	}

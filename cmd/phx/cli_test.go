@@ -203,6 +203,7 @@ func TestPushOutcomes(t *testing.T) {
 		{"flags after arguments", []string{u, "echo:x", "e", "-timeout", "5s", "-params", "a=1&b=2"}, exitOK, `{"status":"ok"`, ""},
 		{"error reply", []string{u, "room:lobby", "error"}, exitFailure, `{"status":"error","response":{"reason":"nope"}}`, `reply status "error"`},
 		{"timeout", []string{"-timeout", "100ms", u, "room:lobby", "noreply"}, exitTimeout, "", "no reply within 100ms"},
+		{"no reply", []string{"-no-reply", "-timeout", "100ms", u, "room:lobby", "noreply"}, exitOK, "", ""},
 		{"join refused", []string{u, "room:secret", "echo"}, exitJoinRefused, "", `join room:secret refused: error {"reason":"unauthorized"}`},
 		{"upgrade refused", []string{"-socket", "token=bad", u, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + u + "/websocket: the server refused the WebSocket upgrade with HTTP 403"},
 		{"no server", []string{goneURL, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + goneURL + "/websocket"},
@@ -240,6 +241,27 @@ func TestPushInterrupted(t *testing.T) {
 	c.stop()
 	if code := c.exit(t); code != exitInterrupted {
 		t.Fatalf("exit %d, want %d", code, exitInterrupted)
+	}
+}
+
+// push -no-reply returns once the frame is written: the server has it, and
+// no timeout is waited for.
+func TestPushNoReply(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	begun := time.Now()
+	c := start(t, "push", "-no-reply", "-timeout", "1m", srv.URL(), "room:lobby", "noreply", `{"n":1}`)
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d; stderr %q", code, c.stderr.String())
+	}
+	if d := time.Since(begun); d > 30*time.Second {
+		t.Fatalf("took %v: waited for a reply", d)
+	}
+	if c.stdout.String() != "" {
+		t.Errorf("stdout %q", c.stdout.String())
+	}
+	if err := srv.Wait(t.Context(), func() bool { return received(srv, "noreply") }); err != nil {
+		t.Fatal(err)
 	}
 }
 

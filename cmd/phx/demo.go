@@ -87,7 +87,10 @@ func (d *demo) story() error {
 	if err != nil {
 		return err
 	}
-	d.watch = you.ch.Subscribe() // everything you receive on room:lobby
+	// everything you receive on room:lobby
+	if d.watch, err = you.ch.Subscribe(d.ctx); err != nil {
+		return err
+	}
 	if _, err := you.ch.Join(d.ctx); err != nil {
 		return err
 	}

@@ -82,7 +82,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var frames <-chan phx.Message
 	if cf.verbose {
-		frames = sock.Subscribe().C()
+		sub, err := sock.Subscribe(ctx)
+		if err != nil {
+			logf("%v", err)
+			return exitLost
+		}
+		frames = sub.C()
 	}
 
 	items := make(chan listItem)
@@ -103,7 +108,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	chans := make([]*phx.Channel, 0, len(topics))
 	for _, topic := range topics {
 		ch := sock.Channel(topic, params)
-		sub := ch.Subscribe(events...) // before Join: nothing of the session is missed
+		sub, err := ch.Subscribe(ctx, phx.Events(events...)) // before Join: nothing of the session is missed
+		if err != nil {
+			code, err := joinOutcome(topic, err)
+			logf("%v", err)
+			return code
+		}
 		if _, err := ch.Join(ctx); err != nil {
 			code, err := joinOutcome(topic, err)
 			logf("%v", err)

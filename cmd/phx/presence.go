@@ -89,10 +89,20 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer sock.Close()
 	var frames <-chan phx.Message
 	if cf.verbose {
-		frames = sock.Subscribe().C()
+		sub, err := sock.Subscribe(ctx)
+		if err != nil {
+			logf("%v", err)
+			return exitLost
+		}
+		frames = sub.C()
 	}
 	ch := sock.Channel(topic, params)
-	sub := ch.Subscribe(presence.DefaultStateEvent, presence.DefaultDiffEvent)
+	sub, err := ch.Subscribe(ctx, phx.Events(presence.DefaultStateEvent, presence.DefaultDiffEvent))
+	if err != nil {
+		code, err := joinOutcome(topic, err)
+		logf("%v", err)
+		return code
+	}
 	if _, err := ch.Join(ctx); err != nil {
 		code, err := joinOutcome(topic, err)
 		logf("%v", err)

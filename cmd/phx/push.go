@@ -16,11 +16,14 @@ const pushUsage = `usage: phx push [flags] URL TOPIC EVENT [PAYLOAD]
 Connects, joins TOPIC, pushes EVENT with PAYLOAD (JSON; {} when omitted),
 prints the reply as one JSON line on stdout and leaves:
   {"status":"ok","response":{...}}
-The exit status tells the outcome (below).
+The exit status tells the outcome (below). With -no-reply it sends EVENT
+without waiting for a reply (for a handle_in that returns {:noreply, socket}),
+prints nothing, and exits 0 once the frame is written.
 
 examples:
   phx push ws://localhost:4000/socket room:lobby new_msg '{"body":"hi"}'
   phx push -timeout 2s -socket user=ann localhost:4000/socket room:lobby echo '[1,2]'
+  phx push -no-reply ws://localhost:4000/socket room:lobby typing '{}'
 `
 
 // replyLine is push's output.
@@ -34,6 +37,7 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("push", pushUsage+"\n"+exitCodesHelp, stderr)
 	var cf connFlags
 	cf.register(fs)
+	noReply := fs.Bool("no-reply", false, "send without waiting for a reply (the server answers {:noreply, socket})")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return parseExit(err)
@@ -69,7 +73,11 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		wg.Wait()
 	}()
 	if cf.verbose {
-		sub := sock.Subscribe()
+		sub, err := sock.Subscribe(ctx)
+		if err != nil {
+			logf("%v", err)
+			return exitLost
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -85,15 +93,23 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logf("%v", err)
 		return code
 	}
-	reply, err := ch.Push(ctx, event, payload)
+	var reply phx.Reply
+	if *noReply {
+		err = ch.Send(ctx, event, payload)
+	} else {
+		reply, err = ch.Push(ctx, event, payload)
+	}
 	code = pushOutcome(err)
 	switch {
+	case err == nil && *noReply:
 	case err == nil:
 		_ = writeJSONLine(stdout, replyLine{reply.Status, payloadJSON(reply.Response, reply.Binary), reply.Binary})
 	case code == exitFailure:
 		re, _ := phx.AsReplyError(err)
 		_ = writeJSONLine(stdout, replyLine{re.Status, payloadJSON(re.Response, false), false})
 		logf("%s %s: reply status %q", topic, event, re.Status)
+	case code == exitTimeout && *noReply:
+		logf("%s %s: not sent within %v", topic, event, cf.timeout)
 	case code == exitTimeout:
 		logf("%s %s: no reply within %v", topic, event, cf.timeout)
 	default:

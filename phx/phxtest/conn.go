@@ -29,6 +29,16 @@ type Faults struct {
 	// before sending it. The channel (for joins, the whole connection, as
 	// a Phoenix socket waits for a join) is busy meanwhile.
 	ReplyDelay time.Duration
+	// CloseOnOpen ends every connection as soon as it opens: a WebSocket is
+	// dropped right after the upgrade, a long-poll session ends right after
+	// the GET that opened it (its polls then end as Phoenix's do, see
+	// Config.LongPollWindow). A client sees a connection that opens and
+	// fails at once.
+	CloseOnOpen bool
+	// FailFrames fails the client's frames: a WebSocket closes with 1011 at
+	// the first one, a long-poll POST gets HTTP 500 as Phoenix answers one
+	// it cannot read (the session lives on).
+	FailFrames bool
 }
 
 func (f Faults) or(g *Faults) Faults {
@@ -39,6 +49,8 @@ func (f Faults) or(g *Faults) Faults {
 	f.DropReplies = f.DropReplies || g.DropReplies
 	f.DropJoinReplies = f.DropJoinReplies || g.DropJoinReplies
 	f.ReplyDelay = max(f.ReplyDelay, g.ReplyDelay)
+	f.CloseOnOpen = f.CloseOnOpen || g.CloseOnOpen
+	f.FailFrames = f.FailFrames || g.FailFrames
 	return f
 }
 

@@ -14,6 +14,18 @@
 //	})
 //	url := srv.URL() // ws://127.0.0.1:PORT/socket; clients add /websocket
 //
+// With goleak, mind the order: NewServer closes the server in t.Cleanup,
+// which runs after the test's deferred calls, so a deferred
+// goleak.VerifyNone would report the server's goroutines. Register the
+// check as a cleanup before NewServer (cleanups run in reverse), or use
+// goleak.VerifyTestMain:
+//
+//	t.Cleanup(func() { goleak.VerifyNone(t) })
+//	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+//
+// Package phxtest does not import package testing (NewServer takes a TB,
+// which *testing.T satisfies), so a program serving with it links none.
+//
 // DemoConfig is the application the transcripts in testdata/phoenix were
 // recorded from (Room, Echo and DemoConnect); `phx serve` runs it.
 //
@@ -51,7 +63,8 @@
 // # Fault injection
 //
 // Faults (Server.SetFaults, Conn.SetFaults) ignore heartbeats, drop or
-// delay replies. A Conn can be dropped without a close frame (Drop), closed
+// delay replies, end connections as soon as they open (CloseOnOpen) or
+// fail the client's frames (FailFrames). A Conn can be dropped without a close frame (Drop), closed
 // with any code (CloseWith), made to stop reading (PauseReading), sent raw
 // or malformed frames (SendRaw) and frames with any refs (Send), and have
 // a channel crashed (CrashChannel). The server can refuse the next

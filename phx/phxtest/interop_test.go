@@ -2,7 +2,9 @@ package phxtest_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +27,7 @@ var ctl = phxtest.HandlerFuncs{
 // phoenix, in node) against phxtest: testdata/js/interop_phxtest.mjs.
 func TestJavaScriptClient(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed")
-	}
+	node := jsNode(t, "../../testdata/js")
 	cfg := phxtest.DemoConfig()
 	cfg.Channels["ctl:*"] = ctl
 	srv := phxtest.NewServer(t, cfg)
@@ -46,4 +45,27 @@ func TestJavaScriptClient(t *testing.T) {
 	if !strings.Contains(string(out), "ok longpoll broadcast and presence") {
 		t.Fatal("the script ended before its last check")
 	}
+}
+
+// jsNode returns node for a test that runs the pinned Phoenix JavaScript
+// client of testdata/js. Without node or the installed client (`make js`)
+// the test is skipped, unless CI is set: there it must run.
+func jsNode(t *testing.T, jsDir string) string {
+	t.Helper()
+	miss := func(what string) string {
+		msg := what + "; run `make js` (needs node and npm) to run this test"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + " (CI is set: JavaScript tests must run)")
+		}
+		t.Skip(msg)
+		return ""
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return miss("node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "phoenix", "package.json")); err != nil {
+		return miss("the Phoenix JavaScript client is not installed in " + jsDir)
+	}
+	return node
 }

@@ -57,10 +57,7 @@ type tline struct {
 // knownDifferences names every place where phxtest is allowed to differ
 // from the recording, with the reason. Keys are "file/conn/#index" of the
 // recorded frame (or "file/conn/extra" for frames Phoenix did not send).
-var knownDifferences = map[string]string{
-	"longpoll/messages/#3": "a push's reply and a heartbeat's reply posted in one batch: phxtest answers the heartbeat on the session goroutine, possibly before the channel goroutine answers the push; Phoenix gives no order between them either (fact 10)",
-	"longpoll/messages/#4": "the other half of longpoll/messages/#3",
-}
+var knownDifferences = map[string]string{}
 
 func loadTranscript(t *testing.T, path string) []tline {
 	t.Helper()

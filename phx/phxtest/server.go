@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -69,9 +68,19 @@ type Config struct {
 	// socket with 1009. 0 means Bandit's 8 000 000 bytes.
 	MaxFrameSize int64
 	// LongPollWindow is how long a long-poll GET waits for messages before
-	// answering 204; a long-poll session with no request for twice the
-	// window (at least 5 s) ends. 0 means Phoenix's 10 s.
+	// answering 204, even when its session ends meanwhile; stopping the
+	// server lets pending polls run it out. 0 means Phoenix's 10 s.
 	LongPollWindow time.Duration
+	// LongPollIdle is how often a long-poll session checks that a poll
+	// started since the last check, and ends if none did: a session the
+	// client abandoned lingers one to two of these. It should exceed the
+	// window. 0 means 1.5 × LongPollWindow as Phoenix (15 s), at least 5 s.
+	LongPollIdle time.Duration
+	// LongPollResumeTimeout is how long a long-poll request carrying the
+	// token of a session that has ended waits before it is answered as
+	// for an unknown session (GET: a new session; POST: status 410).
+	// 0 means Phoenix's pubsub_timeout_ms, 2 s.
+	LongPollResumeTimeout time.Duration
 	// Outbox is the number of frames queued per connection before senders
 	// (broadcasts included) block. 0 means 1024.
 	Outbox int
@@ -223,9 +232,26 @@ func Start(addr string, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// TB is the part of testing.TB that NewServer uses; *testing.T and
+// *testing.B satisfy it. phxtest does not import package testing, so that
+// programs which serve with it (cmd/phx) do not link it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewServer starts a server on 127.0.0.1 with a random port for a test and
 // closes it in t.Cleanup.
-func NewServer(t testing.TB, cfg Config) *Server {
+//
+// Cleanups run after the test's deferred calls, so a deferred
+// goleak.VerifyNone(t) would see the server's goroutines still running.
+// Register the leak check as a cleanup before NewServer instead (cleanups
+// run last registered first), or use goleak.VerifyTestMain:
+//
+//	t.Cleanup(func() { goleak.VerifyNone(t) })
+//	srv := phxtest.NewServer(t, phxtest.DemoConfig())
+func NewServer(t TB, cfg Config) *Server {
 	t.Helper()
 	s, err := Start("127.0.0.1:0", cfg)
 	if err != nil {
@@ -380,7 +406,7 @@ func (s *Server) down(code int, abrupt bool) {
 	s.mu.Unlock()
 	if ln != nil {
 		ln.Close()
-		hs.Close() // hijacked WebSockets are ours, not http.Server's
+		s.closeHTTP(hs, abrupt) // hijacked WebSockets are ours, not http.Server's
 		<-done
 	}
 	for _, c := range conns {

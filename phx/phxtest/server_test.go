@@ -531,7 +531,9 @@ func TestClientCloseCodeAnsweredWith1000(t *testing.T) {
 
 func TestLongPollDropAndDisconnect(t *testing.T) {
 	t.Parallel()
-	srv := demo(t, func(c *phxtest.Config) { c.LongPollWindow = 50 * time.Millisecond })
+	srv := demo(t, func(c *phxtest.Config) {
+		c.LongPollWindow, c.LongPollResumeTimeout = 50*time.Millisecond, 50*time.Millisecond
+	})
 	get := func(u string) (status int, token string) {
 		t.Helper()
 		resp, err := http.Get(u)

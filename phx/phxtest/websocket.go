@@ -65,6 +65,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer wg.Done()
 		c.writeLoop()
 	}()
+	if c.effectiveFaults().CloseOnOpen {
+		c.terminate(0, true)
+	}
 	c.readLoop()
 	c.cancel()
 	ws.UnderlyingConn().Close()
@@ -135,7 +138,7 @@ func (c *Conn) readLoop() {
 		} else {
 			f, err = decodeBinary(c.vsn, data)
 		}
-		if err != nil {
+		if err != nil || c.effectiveFaults().FailFrames {
 			c.terminate(websocket.CloseInternalServerErr, false)
 			continue
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package managed_test
+
+const raceEnabled = false
