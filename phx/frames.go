@@ -45,11 +45,15 @@ type Frame struct {
 
 // String is the frame on one line, direction first, secrets redacted
 // (secret-named JSON keys at any depth).
-func (f Frame) String() string {
+func (f Frame) String() string { return f.Dir.String() + " " + f.Text() }
+
+// Text is the frame's text, secrets redacted (secret-named JSON keys at any
+// depth); a binary frame by its size.
+func (f Frame) Text() string {
 	if f.Binary {
-		return f.Dir.String() + " <binary " + strconv.Itoa(len(f.Data)) + " bytes>"
+		return "<binary " + strconv.Itoa(len(f.Data)) + " bytes>"
 	}
-	return f.Dir.String() + " " + string(redactPayload(f.Data))
+	return string(redactPayload(f.Data))
 }
 
 // FrameTap receives a copy of every frame the socket sends and receives,

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -47,6 +48,9 @@ type connFlags struct {
 	token   string
 	timeout time.Duration
 	verbose bool
+	// logLevel and log: the socket's records on stderr (observe.go).
+	logLevel logLevel
+	log      *slog.Logger
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -54,7 +58,8 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.socket, "socket", "socket connect parameter k=v, sent in the query string (repeatable; the URL's own query works too)")
 	fs.StringVar(&c.token, "token", "", "auth token, sent in Sec-WebSocket-Protocol as Phoenix 1.8 expects (for a token in the query use -socket token=T)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "join and push timeout")
-	fs.BoolVar(&c.verbose, "v", false, "print every frame received to stderr (the client has no tap on the frames it sends)")
+	fs.BoolVar(&c.verbose, "v", false, "print every frame sent (> ...) and received (< ...) to stderr, secrets redacted")
+	fs.Var(&c.logLevel, "log-level", "socket records on stderr: debug (every frame too), info (status), warn, error or off")
 }
 
 // jsonParams is a JSON object built from JSON text or k=v pairs.
@@ -203,6 +208,7 @@ func connect(rawURL string, c *connFlags, cfg phx.Config) (*phx.Socket, int, err
 	cfg.Params = c.socket.v
 	cfg.AuthToken = c.token
 	cfg.Timeout = c.timeout
+	cfg.Logger = c.log
 	sock, err := phx.Connect(context.Background(), ep, &cfg)
 	if err != nil {
 		return nil, exitConnect, describeDialError(ep, err)
@@ -298,22 +304,6 @@ func statusLine(st phx.Status) string {
 		return fmt.Sprintf("%s: slow consumer, %d messages dropped so far", e.Topic, e.Dropped)
 	}
 	return ""
-}
-
-// frameLine renders a received message for -v, in the V2 array layout.
-func frameLine(m phx.Message) string {
-	payload := string(m.Payload)
-	if m.Binary {
-		payload = fmt.Sprintf("<%d bytes binary>", len(m.Payload))
-	}
-	return fmt.Sprintf("< [%s, %s, %q, %q, %s]", jsonRef(m.JoinRef), jsonRef(m.Ref), m.Topic, m.Event, payload)
-}
-
-func jsonRef(r string) string {
-	if r == "" {
-		return "null"
-	}
-	return fmt.Sprintf("%q", r)
 }
 
 // payloadJSON is a payload ready to embed in a JSON line: binary payloads

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,8 +19,9 @@ const listenUsage = `usage: phx listen [flags] URL TOPIC...
 Connects, joins every TOPIC and prints each event as one JSON line on stdout:
   {"time":"2026-01-02T15:04:05.123Z","topic":"room:lobby","event":"new_msg","payload":{"body":"hi"}}
 Binary payloads are printed base64-encoded with "binary":true. Socket status
-(connected, reconnecting in 2s (attempt 3), joined, rejoining ...) goes to
-stderr. The socket reconnects and rejoins by itself, also after the server
+(connected, reconnecting, joined, rejoining ...) goes to stderr as slog text
+records (-log-level; debug adds every frame), and -v prints every frame both
+ways. The socket reconnects and rejoins by itself, also after the server
 closes with code 1000. SIGINT or SIGTERM leaves the channels and exits 0.
 
 URL: ws://host:4000/socket, wss://..., http(s)://... or host:4000/socket;
@@ -75,19 +77,11 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// A listener is long-running: it reconnects after a normal close too.
+	cf.log = cf.logger(stderr, slog.LevelInfo)
 	sock, code, err := connect(pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
-	}
-	var frames <-chan phx.Message
-	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
-			logf("%v", err)
-			return exitLost
-		}
-		frames = sub.C()
 	}
 
 	items := make(chan listItem)
@@ -98,6 +92,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = sock.Close()
 		wg.Wait()
 	}()
+	if cf.verbose {
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
+			logf("%v", err)
+			return exitLost
+		}
+	}
 
 	var topics []string // in the order given, each once: a topic joins once per socket
 	for _, t := range pos[1:] {
@@ -139,18 +139,7 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				status = nil
 				continue
 			}
-			if _, closed := st.(phx.Closed); closed {
-				continue // reported through sock.Done
-			}
-			if line := statusLine(st); line != "" {
-				logf("%s", line)
-			}
-		case m, ok := <-frames:
-			if !ok {
-				frames = nil
-				continue
-			}
-			fmt.Fprintln(stderr, frameLine(m))
+			_ = st // the socket's logger reports it on stderr
 		case it := <-items:
 			if it.end {
 				logf("%s: subscription ended: %v", it.topic, it.err)

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,8 +27,8 @@ its header. Otherwise every change is one JSON line on stdout:
   {"time":"...","topic":"room:lobby","event":"join","key":"ann","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"leave","key":"bob","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"sync","count":2,"keys":["ann","cy"]}
-and socket status goes to stderr (with -v, the frames received too; the table
-shows no frames). A join that brings no meta the key did not already have (the
+and socket status goes to stderr as slog text records (-log-level; with -v,
+every frame both ways too; the table shows no frames). A join that brings no meta the key did not already have (the
 fold reports the diff of your own join again after presence_state, as
 phoenix.js does) is not printed. SIGINT or SIGTERM leaves and exits 0.
 
@@ -81,20 +83,28 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	topic := pos[1]
 
+	// The table shows the status in its header: records on stderr would
+	// break it, so only warnings go there unless asked for.
+	def := slog.LevelInfo
+	if table {
+		def = slog.LevelWarn
+	}
+	cf.log = cf.logger(stderr, def)
 	sock, code, err := connect(pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
-	defer sock.Close()
-	var frames <-chan phx.Message
-	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
+	var wg sync.WaitGroup
+	defer func() {
+		_ = sock.Close() // ends the frame tap, then its printer
+		wg.Wait()
+	}()
+	if cf.verbose && !table { // frames would break the redrawn table
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
 			logf("%v", err)
 			return exitLost
 		}
-		frames = sub.C()
 	}
 	ch := sock.Channel(topic, params)
 	sub, err := ch.Subscribe(ctx, phx.Events(presence.DefaultStateEvent, presence.DefaultDiffEvent))
@@ -137,19 +147,9 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			if _, closed := st.(phx.Closed); closed || line == "" {
 				continue
 			}
-			if table {
+			if table { // otherwise the socket's logger reports it on stderr
 				tv.status = line
 				tv.draw(machine)
-			} else {
-				logf("%s", line)
-			}
-		case m, ok := <-frames:
-			if !ok {
-				frames = nil
-				continue
-			}
-			if !table { // frames would break the redrawn table
-				fmt.Fprintln(stderr, frameLine(m))
 			}
 		case m, ok := <-sub.C():
 			if !ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/phxgo/phxgo/phx"
@@ -62,6 +63,8 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	// A push prints only what went wrong unless asked for more.
+	cf.log = cf.logger(stderr, slog.LevelWarn)
 	sock, code, err := connect(pos[0], &cf, phx.Config{})
 	if err != nil {
 		logf("%v", err)
@@ -69,22 +72,14 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var wg sync.WaitGroup
 	defer func() {
-		_ = sock.Close() // ends the frame subscription, then its printer
+		_ = sock.Close() // ends the frame tap, then its printer
 		wg.Wait()
 	}()
 	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
 			logf("%v", err)
 			return exitLost
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range sub.C() {
-				fmt.Fprintln(stderr, frameLine(m))
-			}
-		}()
 	}
 
 	ch := sock.Channel(topic, params)
