@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak otel
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo otel
 
 test: vet js
 	$(GO) test -race ./...
@@ -64,3 +64,17 @@ serve:
 # CI checks that the committed vectors are what it produces.
 golden: js
 	cd $(JS_DIR) && node golden_wire.mjs
+
+# bench-demo load-tests `phx serve` running in another process on BENCH_ADDR
+# with `phx bench` (about 20 seconds): 1,000 sockets with a joined channel
+# each, held 5 s, then an open-loop run of 1,000 pushes/s of 256 bytes on
+# 100 channels for 10 s, with its latency histogram.
+BENCH_ADDR ?= 127.0.0.1:4100
+bench-demo:
+	@set -e; dir=$$(mktemp -d); srv=; \
+	trap 'test -n "$$srv" && kill $$srv; rm -rf $$dir' EXIT; \
+	$(GO) build -o $$dir/phx ./cmd/phx; \
+	$$dir/phx serve -addr $(BENCH_ADDR) > $$dir/serve.log 2>&1 & srv=$$!; \
+	for i in $$(seq 50); do $$dir/phx push -timeout 1s $(BENCH_ADDR)/socket echo:up ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	$$dir/phx bench -sockets 1000 -duration 5s ws://$(BENCH_ADDR)/socket; echo; \
+	$$dir/phx bench -sockets 100 -topic 'echo:{socket}' -event echo -rate 1000 -size 256 -duration 10s ws://$(BENCH_ADDR)/socket

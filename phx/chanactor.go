@@ -19,7 +19,8 @@ type joinReq struct {
 	reply   chan joinResult
 }
 
-type joinCancelReq struct{} // Join's ctx ended first
+// joinCancelReq: the ctx of the Join waiting on reply ended first.
+type joinCancelReq struct{ reply chan joinResult }
 
 type pushReq struct{ p *push }
 
@@ -116,9 +117,10 @@ type chanActor struct {
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem
 	state      ChannelState
-	joinedOnce bool // Join was called
-	firstDone  bool // the first Join has its outcome
-	stopping   bool // the socket is stopping: no status events
+	joinedOnce bool            // Join was called
+	joinCaller chan joinResult // the reply channel of the Join that joined
+	firstDone  bool            // the first Join has its outcome
+	stopping   bool            // the socket is stopping: no status events
 	timeout    time.Duration
 	joinRef    string
 	joinPush   *push
@@ -433,7 +435,7 @@ func (ca *chanActor) handleReq(m chanMsg) {
 	case joinReq:
 		ca.join(m.timeout, m.reply)
 	case joinCancelReq:
-		ca.joinCancel()
+		ca.joinCancel(m.reply)
 	case leaveReq:
 		ca.leaveReq(m.timeout, m.reply)
 	case subscribeReq:

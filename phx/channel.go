@@ -101,7 +101,7 @@ func (ch *Channel) Join(ctx context.Context, opts ...JoinOption) (json.RawMessag
 		case r := <-reply:
 			return r.resp, r.err
 		case <-ctx.Done():
-			_ = ca.mb.q.Force(joinCancelReq{}) // one per caller: never waits
+			_ = ca.mb.q.Force(joinCancelReq{reply: reply}) // one per caller: never waits
 			return nil, ctx.Err()
 		case <-ca.done:
 			select {

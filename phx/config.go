@@ -75,6 +75,12 @@ type Config struct {
 	// Timeout is the default push, join and leave timeout. Zero: 10 s
 	// (phoenix.js).
 	Timeout time.Duration
+	// DialTimeout bounds one connection attempt, whatever the transport:
+	// the TCP and TLS dial and the WebSocket upgrade, or the long-poll
+	// session's opening request (with LongPollFallback, both tries). An
+	// attempt that runs out fails with a *DialError wrapping ErrTimeout.
+	// Zero: Timeout.
+	DialTimeout time.Duration
 	// HeartbeatInterval between a heartbeat reply and the next heartbeat.
 	// Zero: 30 s. Negative: no heartbeats.
 	HeartbeatInterval time.Duration
@@ -147,6 +153,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Timeout <= 0 {
 		d.Timeout = 10 * time.Second
+	}
+	if d.DialTimeout <= 0 {
+		d.DialTimeout = d.Timeout
 	}
 	if d.HeartbeatInterval == 0 {
 		d.HeartbeatInterval = 30 * time.Second

@@ -122,7 +122,7 @@ func (a *sockActor) sendEv(ctx context.Context, ev connEvent) bool {
 // connLoop dials, then reads until the connection ends. It runs in the
 // connection's goroutine and owns the writer goroutine.
 func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, header map[string][]string) {
-	c, err := a.s.cfg.Transport.Dial(ctx, u, header)
+	c, err := a.dialOnce(ctx, u, header)
 	if err != nil {
 		close(h.wdone)
 		a.sendEv(ctx, connEvent{h: h, kind: evClosed, err: err})
@@ -174,6 +174,36 @@ func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, heade
 		}
 	}
 }
+
+// dialOnce runs the transport's Dial bounded by DialTimeout: without a
+// bound, a server that accepts TCP but never answers the upgrade would hold
+// the attempt for as long as the transport allows (45 s in gorilla's
+// default dialer).
+func (a *sockActor) dialOnce(ctx context.Context, u string, header map[string][]string) (Conn, error) {
+	d := a.s.cfg.DialTimeout
+	dctx, cancel := context.WithTimeoutCause(ctx, d, errDialTimeout)
+	defer cancel()
+	c, err := a.s.cfg.Transport.Dial(dctx, u, header)
+	if err == nil {
+		return c, nil
+	}
+	err = sanitizeDialErr(err)
+	// The transport may fail on the deadline (set on its connection, as
+	// gorilla does) a moment before dctx's own timer fires.
+	dl, _ := dctx.Deadline()
+	if ctx.Err() == nil && (errors.Is(context.Cause(dctx), errDialTimeout) || !time.Now().Before(dl)) {
+		var de *DialError
+		if errors.As(err, &de) {
+			cp := *de
+			cp.Err = fmt.Errorf("%w: no connection within %v: %w", ErrTimeout, d, de.Err)
+			return nil, &cp
+		}
+		return nil, newDialError(u, fmt.Errorf("%w: no connection within %v: %w", ErrTimeout, d, err))
+	}
+	return nil, err
+}
+
+var errDialTimeout = errors.New("phx: dial timeout")
 
 // writeLoop is the only goroutine writing to c. When the connection's
 // context ends it sends the requested close frame (bounded by CloseTimeout)

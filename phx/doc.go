@@ -43,6 +43,12 @@
 // CloseCode); *ServerError for a channel that crashed on the server;
 // *DecodeError for a payload that does not decode.
 //
+// Connect URLs carry secrets (tokens in query parameters, the long-poll
+// session token), so every URL in an error or a status event has its query
+// values and password redacted; DialError.FullURL and Socket.Endpoint give
+// them whole. A connection attempt that does not open within
+// Config.DialTimeout fails with a *DialError wrapping ErrTimeout.
+//
 // # Testing
 //
 // Package phx/phxtest is an in-process Phoenix-compatible server with hooks

@@ -72,11 +72,31 @@ func (e *JoinError) Unwrap() error { return e.Err }
 // DialError is a failed connection attempt. Status is the HTTP status of a
 // refused WebSocket upgrade (401, 403, 400...) or 0 when there was no HTTP
 // response (DNS, TCP, TLS errors). Body holds the start of the response body.
+//
+// URL is the URL dialled with its query values (tokens, other connect
+// params) and any password redacted, as it appears in Error, so that
+// printing or logging the error or its fields leaks no secret; FullURL
+// returns it as dialled.
 type DialError struct {
 	URL    string
 	Status int
 	Body   []byte
 	Err    error
+
+	full string
+}
+
+// GoString keeps %#v from printing the full URL.
+func (e *DialError) GoString() string {
+	return fmt.Sprintf("&phx.DialError{URL:%q, Status:%d, Body:%q, Err:%v}", e.URL, e.Status, e.Body, e.Err)
+}
+
+// FullURL is the URL as dialled, secrets included.
+func (e *DialError) FullURL() string {
+	if e.full == "" {
+		return e.URL
+	}
+	return e.full
 }
 
 func (e *DialError) Error() string {
@@ -86,6 +106,11 @@ func (e *DialError) Error() string {
 	return fmt.Sprintf("phx: dial %s: %v", e.URL, e.Err)
 }
 func (e *DialError) Unwrap() error { return e.Err }
+
+// newDialError makes a DialError for the URL u, redacted.
+func newDialError(u string, err error) *DialError {
+	return &DialError{URL: redactURL(u), full: u, Err: redactErr(err)}
+}
 
 // Unauthorized reports whether the server refused the upgrade with 401 or 403.
 func (e *DialError) Unauthorized() bool { return e.Status == 401 || e.Status == 403 }

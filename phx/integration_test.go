@@ -646,3 +646,61 @@ func mustSub(t testing.TB, x subscriber, opts ...phx.SubscribeOption) *phx.Subsc
 	}
 	return sub
 }
+
+// Leave, a duplicate topic and a crash against phxtest under both
+// serializers: vsn 1.0.0 carries no join_ref, so the client must route the
+// leave's reply by its ref and phx_close / phx_error by the join ref
+// Phoenix puts in their ref.
+func TestIntegrationChannelsBothVsns(t *testing.T) {
+	t.Parallel()
+	for _, vsn := range []string{"2.0.0", "1.0.0"} {
+		t.Run("vsn="+vsn, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			sock := dial(t, demo(t), &phx.Config{Vsn: vsn, Timeout: 3 * time.Second})
+
+			// Leave returns on the server's reply, not on its timeout.
+			ch := sock.Channel("room:leave", nil)
+			if _, err := ch.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := ch.Leave(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("Leave took %v: it waited for its timeout", d)
+			}
+
+			// A second Channel value on a joined topic: the older leaves,
+			// the newer stays joined through the server's phx_close of the
+			// older session.
+			old := sock.Channel("room:dup", nil)
+			if _, err := old.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+			nw := sock.Channel("room:dup", nil)
+			if _, err := nw.Join(ctx); err != nil {
+				t.Fatalf("second join: %v", err)
+			}
+			if r, err := nw.Push(ctx, "echo", map[string]int{"n": 1}); err != nil || string(r.Response) != `{"n":1}` {
+				t.Fatalf("push on the newer channel: %+v %v", r, err)
+			}
+			if old.State() != phx.ChannelClosed || nw.State() != phx.ChannelJoined {
+				t.Fatalf("older %v, newer %v", old.State(), nw.State())
+			}
+
+			// A crash errors the channel, which rejoins; a stop closes it.
+			if _, err := nw.Push(ctx, "crash", nil); !errors.Is(err, phx.ErrDisconnected) {
+				t.Fatalf("crash push = %v", err)
+			}
+			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:dup" })
+			if _, err := nw.Push(ctx, "stop", nil, phx.WithTimeout(time.Second)); !errors.Is(err, phx.ErrClosed) {
+				t.Fatalf("stop push = %v", err)
+			}
+			if nw.State() != phx.ChannelClosed {
+				t.Fatal(nw.State())
+			}
+		})
+	}
+}

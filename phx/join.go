@@ -17,6 +17,7 @@ func (ca *chanActor) join(timeout time.Duration, reply chan joinResult) {
 		return
 	}
 	ca.joinedOnce = true
+	ca.joinCaller = reply
 	ca.timeout = timeout
 	ca.busy().joinWaiter = reply
 	ca.rejoin()
@@ -30,11 +31,19 @@ func (ca *chanActor) alreadyJoined(reply chan joinResult) {
 	reply <- joinResult{err: &JoinError{Topic: ca.ch.topic, Err: err}}
 }
 
-func (ca *chanActor) joinCancel() {
-	if ca.b != nil && ca.b.joinWaiter != nil {
-		ca.b.joinWaiter = nil
-		ca.leave(ca.s.cfg.Timeout, nil)
+// joinCancel: the Join waiting on reply gave up and returned ctx.Err(),
+// so the channel leaves, even when the join's outcome was handed to reply
+// meanwhile (the caller saw its ctx end first and never took it). Only the
+// Join that joined the channel can: a later Join's cancel is ignored.
+func (ca *chanActor) joinCancel(reply chan joinResult) {
+	if reply == nil || reply != ca.joinCaller {
+		return
 	}
+	ca.joinCaller = nil
+	if ca.b != nil && ca.b.joinWaiter == reply {
+		ca.b.joinWaiter = nil
+	}
+	ca.leave(ca.s.cfg.Timeout, nil)
 }
 
 func (ca *chanActor) leaveReq(timeout time.Duration, reply chan error) {
@@ -324,12 +333,13 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 		ca.closeChannel(ErrLeft)
 		return
 	}
-	// Frames of the topic without a join_ref are no longer this channel's.
-	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca})
 	p := &push{kind: kindLeave, event: wire.EventLeave, timeout: timeout, start: time.Now()}
 	p.dl.p, p.dl.idx = p, -1
 	p.ref = ca.nextRef()
 	p.joinRef = ca.joinRef
+	// Frames of the topic without a join_ref are no longer this channel's,
+	// except the reply to this phx_leave (which has none on vsn 1.0.0).
+	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca, leaveRef: p.ref})
 	if err := ca.writePush(p); err != nil {
 		ca.closeChannel(ErrLeft)
 		return

@@ -136,7 +136,7 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	}
 	ep, err := longPollURL(u)
 	if err != nil {
-		return nil, &DialError{URL: u, Err: err}
+		return nil, newDialError(u, err)
 	}
 	get, post := longPollHeaders(header)
 	postJSON := post.Clone()
@@ -152,7 +152,7 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	}
 	r, err := cfg.request(ctx, http.MethodGet, ep.String(), get, nil)
 	if err != nil {
-		de := &DialError{URL: ep.String(), Err: err}
+		de := newDialError(ep.String(), err)
 		var se *lpStatusError
 		if errors.As(err, &se) {
 			de.Status, de.Body = se.status, se.body
@@ -161,11 +161,11 @@ func (t *LongPoll) Dial(ctx context.Context, u string, header http.Header) (Conn
 	}
 	switch {
 	case r.Status == http.StatusForbidden:
-		return nil, &DialError{URL: ep.String(), Status: http.StatusForbidden, Err: errLPRefused}
+		return nil, lpDialError(ep.String(), http.StatusForbidden, errLPRefused)
 	case r.Status != http.StatusGone:
-		return nil, &DialError{URL: ep.String(), Err: fmt.Errorf("phx: long-poll: unexpected status %d opening a session", r.Status)}
+		return nil, newDialError(ep.String(), fmt.Errorf("phx: long-poll: unexpected status %d opening a session", r.Status))
 	case r.Token == "":
-		return nil, &DialError{URL: ep.String(), Err: errLPNoToken}
+		return nil, newDialError(ep.String(), errLPNoToken)
 	}
 	q := ep.Query()
 	q.Set("token", r.Token)
@@ -291,12 +291,12 @@ func (t *LongPoll) request(ctx context.Context, method, u string, h http.Header,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return lpResponse{}, err
+		return lpResponse{}, redactErr(err)
 	}
 	req.Header = h.Clone() // the client adds cookies from its jar to it
 	resp, err := t.Client.Do(req)
 	if err != nil {
-		return lpResponse{}, err
+		return lpResponse{}, redactErr(err) // its text has the URL, session token included
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, t.ReadLimit+1))
@@ -662,7 +662,7 @@ func (f *fallbackTransport) dialPrimary(ctx context.Context, u string, header ht
 	cancel()
 	if err != nil {
 		if errors.Is(context.Cause(dctx), errFallbackTimeout) && ctx.Err() == nil {
-			return nil, &DialError{URL: u, Err: errFallbackTimeout}
+			return nil, newDialError(u, errFallbackTimeout)
 		}
 		return nil, err
 	}
@@ -675,7 +675,7 @@ func (f *fallbackTransport) dialPrimary(ctx context.Context, u string, header ht
 func probe(ctx context.Context, c Conn, u string, after time.Duration) (Conn, error) {
 	fail := func(err error) (Conn, error) {
 		_ = c.Close()
-		return nil, &DialError{URL: u, Err: fmt.Errorf("phx: primary transport failed its heartbeat check: %w", err)}
+		return nil, newDialError(u, fmt.Errorf("phx: primary transport failed its heartbeat check: %w", err))
 	}
 	var vsn string
 	if pu, err := url.Parse(u); err == nil {
@@ -728,4 +728,10 @@ func (p *probedConn) ReadMessage() (wire.Opcode, []byte, error) {
 		return op, b, nil
 	}
 	return p.Conn.ReadMessage()
+}
+
+func lpDialError(u string, status int, err error) *DialError {
+	de := newDialError(u, err)
+	de.Status = status
+	return de
 }

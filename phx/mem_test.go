@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	neturl "net/url"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -62,7 +63,10 @@ func (t *memTransport) Dial(ctx context.Context, url string, header http.Header)
 		closed:   make(chan struct{}),
 		peerGone: make(chan struct{}),
 	}
-	srv := &memServer{c: c}
+	srv := &memServer{c: c, ser: wire.V2}
+	if u, err := neturl.Parse(url); err == nil && u.Query().Get("vsn") == "1.0.0" {
+		srv.ser = wire.V1
+	}
 	select {
 	case t.accept <- srv:
 	case <-ctx.Done():
@@ -151,9 +155,12 @@ func (c *memConn) Close() error {
 	return nil
 }
 
-// memServer is the test's end of one connection.
+// memServer is the test's end of one connection. It speaks the vsn the
+// client asked for, as Phoenix does: on 1.0.0 no frame carries a join_ref,
+// and phx_close and phx_error carry the join ref as their ref.
 type memServer struct {
-	c *memConn
+	c   *memConn
+	ser wire.Serializer
 }
 
 // recv returns the next frame the client sent, decoded; ok is false when
@@ -162,7 +169,7 @@ func (s *memServer) recv(t *testing.T) (wire.Message, bool) {
 	t.Helper()
 	select {
 	case f := <-s.c.toServer:
-		m, err := wire.V2.DecodeClient(f.op, f.data)
+		m, err := s.ser.DecodeClient(f.op, f.data)
 		if err != nil {
 			t.Fatalf("client sent a bad frame %q: %v", f.data, err)
 		}
@@ -197,7 +204,10 @@ func (s *memServer) expectNone(t *testing.T) {
 
 func (s *memServer) send(t *testing.T, m wire.Message) {
 	t.Helper()
-	data, op, err := wire.V2.EncodeServer(nil, &m)
+	if s.ser == wire.V1 && (m.Event == wire.EventClose || m.Event == wire.EventError) {
+		m.Ref = m.JoinRef
+	}
+	data, op, err := s.ser.EncodeServer(nil, &m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +435,18 @@ func (h *harness) statuses() []Status {
 		default:
 			return out
 		}
+	}
+}
+
+// forVsns runs f as a parallel subtest for each serializer, with vsn the
+// Config.Vsn to connect with.
+func forVsns(t *testing.T, f func(t *testing.T, vsn string)) {
+	t.Parallel()
+	for _, vsn := range []string{"2.0.0", "1.0.0"} {
+		t.Run("vsn="+vsn, func(t *testing.T) {
+			t.Parallel()
+			f(t, vsn)
+		})
 	}
 }
 

@@ -1,10 +1,33 @@
 package phx
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ws://h/socket/websocket?token=abc&vsn=2.0.0": "ws://h/socket/websocket?token=REDACTED&vsn=2.0.0",
+		"ws://h/socket/websocket":                     "ws://h/socket/websocket",
+		"wss://u:pw@h/s?a=1&a=2#frag":                 "wss://u:xxxxx@h/s?a=REDACTED&a=REDACTED",
+		"http://h/s?;;":                               "http://h/s?REDACTED",
+		"ws://u:pw@h/s?t=x\x7f":                       "ws://REDACTED@h/s?REDACTED",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	ue := &url.Error{Op: "Get", URL: "http://h/longpoll?token=abc", Err: errors.New("refused")}
+	for _, err := range []error{redactErr(ue), redactErr(errors.Join(errors.New("poll"), ue))} {
+		if strings.Contains(err.Error(), "abc") || !errors.As(err, new(*url.Error)) {
+			t.Errorf("redactErr: %v", err)
+		}
+	}
+}
 
 func TestIsSecretName(t *testing.T) {
 	t.Parallel()
@@ -21,14 +44,8 @@ func TestIsSecretName(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
+func TestRedactHeaderTextPayload(t *testing.T) {
 	t.Parallel()
-	if got := redactURL("wss://u:pw@h/socket/websocket?token=abc&user=ann&vsn=2.0.0"); got != "wss://u:REDACTED@h/socket/websocket?token=REDACTED&user=ann&vsn=2.0.0" {
-		t.Errorf("redactURL = %s", got)
-	}
-	if u := "ws://h/socket/websocket?user=ann"; redactURL(u) != u {
-		t.Errorf("a URL without secrets changed: %s", redactURL(u))
-	}
 	h := redactHeader(http.Header{"Authorization": {"Bearer x"}, "Sec-Websocket-Protocol": {authProtocol("tok")}, "X-Trace": {"1"}})
 	if h.Get("Authorization") != redacted || h.Get("Sec-WebSocket-Protocol") != redacted || h.Get("X-Trace") != "1" {
 		t.Errorf("redactHeader = %v", h)

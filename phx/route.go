@@ -21,8 +21,59 @@ type route struct {
 }
 
 type oldRoute struct {
-	ca  *chanActor
-	ref string
+	ca    *chanActor
+	ref   string // its join ref
+	leave string // the ref of its phx_leave, once sent
+}
+
+// byJoinRef is the channel of the join session jr: the current one, an
+// old one, or the current channel when none matches (which counts the
+// frame as stale).
+func (rt *route) byJoinRef(jr string) *chanActor {
+	if jr != rt.curRef {
+		for _, o := range rt.olds {
+			if o.ref == jr {
+				return o.ca
+			}
+		}
+	}
+	return rt.cur
+}
+
+// byReplyRef is the channel that waits for the reply ref when the reply
+// names no join session, as on vsn 1.0.0 (where no server frame carries a
+// join_ref) and in Phoenix's "unmatched topic" replies: a channel that
+// left or was superseded gets the replies to its own join and leave, the
+// current channel the rest, and with no current channel the latest old
+// one gets them (its pushes sent before it left).
+func (rt *route) byReplyRef(ref string) *chanActor {
+	if ref != "" && ref != rt.curRef {
+		for _, o := range rt.olds {
+			if o.ref == ref || o.leave == ref {
+				return o.ca
+			}
+		}
+	}
+	if rt.cur == nil && len(rt.olds) > 0 {
+		return rt.olds[len(rt.olds)-1].ca
+	}
+	return rt.cur
+}
+
+// release moves ca, leaving with the phx_leave leaveRef, from the current
+// route to the old ones, or records leaveRef when it is old already (a
+// channel superseded by another).
+func (rt *route) release(ca *chanActor, leaveRef string) {
+	if rt.cur == ca {
+		rt.olds = append(rt.olds, oldRoute{ca: ca, ref: rt.curRef, leave: leaveRef})
+		rt.cur, rt.curRef = nil, ""
+		return
+	}
+	for i := range rt.olds {
+		if rt.olds[i].ca == ca {
+			rt.olds[i].leave = leaveRef
+		}
+	}
 }
 
 // handleFrame routes one frame: heartbeat and ping replies to the socket
@@ -43,22 +94,32 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		return
 	}
 	rt := a.routes[m.Topic]
+	jr, hasJR := m.JoinRef.Get()
+	v1Ctl := false
+	if !hasJR && a.s.ser == wire.V1 && (m.Event == wire.EventClose || m.Event == wire.EventError) {
+		// vsn 1.0.0 sends no join_ref: Phoenix puts the join ref of the
+		// session that ended in the ref of phx_close and phx_error.
+		jr, hasJR = m.Ref.Get()
+		v1Ctl = hasJR
+	}
 	var ca *chanActor
-	if rt != nil {
+	switch {
+	case rt == nil:
+	case hasJR:
+		ca = rt.byJoinRef(jr)
+	case m.Event == wire.EventReply:
+		ref, _ := m.Ref.Get()
+		ca = rt.byReplyRef(ref)
+	default:
 		ca = rt.cur
-		if jr, ok := m.JoinRef.Get(); ok && jr != rt.curRef {
-			for _, o := range rt.olds {
-				if o.ref == jr {
-					ca = o.ca
-					break
-				}
-			}
-		}
 	}
 	if ca == nil {
 		a.s.nUnrouted.Add(1)
 	} else {
 		it := inItem{h: h, m: *m}
+		if v1Ctl {
+			it.m.JoinRef = m.Ref // the channel checks it as a join_ref
+		}
 		var err error
 		switch m.Event {
 		case wire.EventReply, wire.EventError, wire.EventClose:

@@ -53,8 +53,12 @@ type claimResult struct {
 }
 
 // releaseMsg: a leaving channel no longer takes its topic's frames that
-// carry no join_ref; those of its own session still reach it.
-type releaseMsg struct{ ca *chanActor }
+// carry no join_ref; those of its own session still reach it, and so does
+// the reply to its phx_leave (leaveRef).
+type releaseMsg struct {
+	ca       *chanActor
+	leaveRef string
+}
 
 // goneMsg: a channel actor stopped.
 type goneMsg struct{ ca *chanActor }
@@ -345,7 +349,7 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 		a.opened = true
 		close(a.ready)
 	}
-	a.emit(Connected{URL: a.s.endpoint})
+	a.emit(Connected{URL: redactURL(a.s.endpoint)})
 	a.resetHeartbeat()
 	// Every channel hears of it and rejoins as phoenix.js does.
 	a.publish(h)
@@ -410,7 +414,11 @@ func (a *sockActor) handleMsg(m sockMsg) {
 		p.start = time.Now()
 		if err := a.sendRaw(p); err != nil {
 			a.resolve(p, pushResult{err: err})
+			return
 		}
+		// A ping unanswered within the timeout ends with ErrTimeout;
+		// armDeadlines arms the socket's timer for it.
+		a.dls.schedule(&p.dl, p.start.Add(p.timeout))
 	case cancelMsg:
 		if !m.p.done {
 			a.resolve(m.p, pushResult{err: context.Canceled})
@@ -435,9 +443,8 @@ func (a *sockActor) handleMsg(m sockMsg) {
 	case claimMsg:
 		m.reply <- a.claim(m)
 	case releaseMsg:
-		if rt := a.routes[m.ca.ch.topic]; rt != nil && rt.cur == m.ca {
-			rt.olds = append(rt.olds, oldRoute{ca: rt.cur, ref: rt.curRef})
-			rt.cur, rt.curRef = nil, ""
+		if rt := a.routes[m.ca.ch.topic]; rt != nil {
+			rt.release(m.ca, m.leaveRef)
 		}
 	case subscribeMsg:
 		a.taps = append(a.taps, m.sub)

@@ -55,7 +55,8 @@ type Socket struct {
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
 // "/websocket" is appended unless present) and returns once the first
 // connection is open. The first connection attempt is not retried: its error
-// (a *DialError) is returned. Later connection losses reconnect by
+// (a *DialError) is returned; each attempt is bounded by Config.DialTimeout,
+// and cancelling ctx ends one at once. Later connection losses reconnect by
 // themselves, as Config says.
 //
 // ctx bounds the dial only, as it does for net.Dialer.DialContext: once
@@ -66,11 +67,11 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	c := cfg.withDefaults()
 	ep, err := normaliseEndpoint(endpoint)
 	if err != nil {
-		return nil, &DialError{URL: endpoint, Err: err}
+		return nil, newDialError(endpoint, err)
 	}
 	ser, err := wire.SerializerFor(c.Vsn)
 	if err != nil {
-		return nil, &DialError{URL: endpoint, Err: err}
+		return nil, newDialError(endpoint, err)
 	}
 	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
 	s.conn.Store(noConn)
@@ -165,12 +166,14 @@ func (s *Socket) Stats() (st Stats) {
 	}
 }
 
-// Endpoint is the normalised WebSocket URL, without query parameters.
+// Endpoint is the normalised WebSocket URL, with the query given to
+// Connect (unredacted), without Config.Params.
 func (s *Socket) Endpoint() string { return s.endpoint }
 
-// Ping sends a heartbeat and returns the time until its reply.
+// Ping sends a heartbeat and returns the time until its reply, or
+// ErrTimeout when none came within Config.Timeout.
 func (s *Socket) Ping(ctx context.Context) (time.Duration, error) {
-	p := &push{kind: kindPing, event: wire.EventHeartbeat, reply: make(chan pushResult, 1)}
+	p := &push{kind: kindPing, event: wire.EventHeartbeat, reply: make(chan pushResult, 1), timeout: s.cfg.Timeout}
 	r, err := s.await(ctx, p)
 	return r.rtt, err
 }

@@ -58,7 +58,8 @@ func (s ChannelState) String() string {
 // ChannelEnded and SlowConsumer.
 type Status interface{ isStatus() }
 
-// Connected reports that a connection opened.
+// Connected reports that a connection opened. URL is the endpoint with its
+// query values redacted (see DialError); Socket.Endpoint returns it whole.
 type Connected struct{ URL string }
 
 // Disconnected reports that a connection ended or a connection attempt failed. Code is

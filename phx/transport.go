@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -17,7 +18,9 @@ import (
 type Transport interface {
 	// Dial opens a connection to url (already normalised, with query
 	// parameters) sending header. A refused upgrade is a *DialError with
-	// its HTTP status. Dial must return promptly when ctx is done.
+	// its HTTP status. Dial must return promptly when ctx is done. ctx
+	// bounds the dial alone (Config.DialTimeout, the socket's stop) and
+	// ends once Dial returns: the connection must not depend on it.
 	Dial(ctx context.Context, url string, header http.Header) (Conn, error)
 }
 
@@ -43,9 +46,26 @@ type wsTransport struct {
 }
 
 func (t *wsTransport) Dial(ctx context.Context, u string, header http.Header) (Conn, error) {
-	c, resp, err := t.dialer.DialContext(ctx, u, header)
+	// gorilla bounds the upgrade by ctx's deadline (set on the connection)
+	// but does not watch ctx while it waits for the server's answer: when
+	// ctx ends, w.abort makes the connection's pending reads fail at once.
+	var w dialWatch
+	d := *t.dialer
+	d.NetDialContext = w.wrap(t.dialer.NetDialContext, t.dialer.NetDial)
+	if t.dialer.NetDialTLSContext != nil {
+		d.NetDialTLSContext = w.wrap(t.dialer.NetDialTLSContext, nil)
+	}
+	stop := context.AfterFunc(ctx, w.abort)
+	c, resp, err := d.DialContext(ctx, u, header)
+	stop()
+	if err == nil && ctx.Err() != nil {
+		// Upgraded as ctx ended: the deadline w.abort may have set would
+		// break the connection, and the caller has gone anyway.
+		_ = c.Close()
+		return nil, newDialError(u, ctx.Err())
+	}
 	if err != nil {
-		de := &DialError{URL: u, Err: err}
+		de := newDialError(u, err)
 		if resp != nil {
 			de.Status = resp.StatusCode
 			if resp.Body != nil {
@@ -57,6 +77,52 @@ func (t *wsTransport) Dial(ctx context.Context, u string, header http.Header) (C
 	}
 	c.SetReadLimit(t.readLimit)
 	return &wsConn{c: c}, nil
+}
+
+// dialWatch holds the connections a dial opened (a proxy's and the
+// server's), so that abort can end the dial while it waits on them.
+type dialWatch struct {
+	mu      sync.Mutex
+	conns   []net.Conn
+	aborted bool
+}
+
+type netDialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// wrap returns a dial function that opens connections with f (or the
+// context-less g, or a plain net.Dialer) and records them.
+func (w *dialWatch) wrap(f netDialFunc, g func(network, addr string) (net.Conn, error)) netDialFunc {
+	if f == nil {
+		if g != nil {
+			f = func(_ context.Context, network, addr string) (net.Conn, error) { return g(network, addr) }
+		} else {
+			var nd net.Dialer
+			f = nd.DialContext
+		}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := f(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.conns = append(w.conns, c)
+		if w.aborted {
+			_ = c.SetDeadline(time.Now())
+		}
+		return c, nil
+	}
+}
+
+// abort makes every read and write of the dial's connections fail now.
+func (w *dialWatch) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.aborted = true
+	for _, c := range w.conns {
+		_ = c.SetDeadline(time.Now())
+	}
 }
 
 type wsConn struct{ c *websocket.Conn }

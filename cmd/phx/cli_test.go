@@ -82,9 +82,15 @@ type cmd struct {
 
 func start(t *testing.T, args ...string) *cmd {
 	t.Helper()
+	return startIn(t, strings.NewReader(""), args...)
+}
+
+// startIn runs a command reading stdin.
+func startIn(t *testing.T, stdin io.Reader, args ...string) *cmd {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	c := &cmd{stdout: newLines(), stderr: newLines(), stop: stop, code: make(chan int, 1)}
-	go func() { c.code <- run(ctx, args, c.stdout, c.stderr) }()
+	go func() { c.code <- run(ctx, args, stdin, c.stdout, c.stderr) }()
 	t.Cleanup(func() {
 		stop()
 		<-c.code
@@ -118,7 +124,7 @@ func TestListenSeesBroadcast(t *testing.T) {
 	// connection's joins in order: once the last topic has joined, the
 	// topics before it are subscribed.
 	c := start(t, "listen", srv.URL(), "room:lobby", "room:other", "room:lobby", "echo:last", "-event", "news", "-params", `{"device":"cli"}`)
-	c.stderr.wait(t, `msg="phx: joined" topic=echo:last`)
+	c.stderr.wait(t, "joined echo:last")
 	if err := srv.Broadcast("room:other", "news", map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +169,11 @@ func TestListenReportsReconnect(t *testing.T) {
 	t.Parallel()
 	srv := demoServer(t)
 	c := start(t, "listen", srv.URL(), "room:lobby")
-	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	c.stderr.wait(t, "joined room:lobby")
 	srv.Conns()[0].Drop()
-	c.stderr.wait(t, `level=INFO msg="phx: reconnecting" attempt=1 delay=10ms`)
-	c.stderr.wait(t, `level=INFO msg="phx: connected" url=ws://`)
-	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	c.stderr.wait(t, "reconnecting in 10ms (attempt 1)")
+	c.stderr.wait(t, "connected to ws://")
+	c.stderr.wait(t, "joined room:lobby")
 	c.stop()
 	if code := c.exit(t); code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -182,8 +188,27 @@ func TestListenVerboseFrames(t *testing.T) {
 	c.stderr.wait(t, `< ["1","1","echo:x","phx_reply",{"response":{},"status":"ok"}]`)
 	c.stop()
 	c.exit(t) // 0, or 130 when the stop came before Join returned
-	if out := c.stderr.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, `level=INFO msg="phx: joined" topic=echo:x`) {
+	if out := c.stderr.String(); strings.Contains(out, "s3cret") {
 		t.Fatalf("stderr:\n%s", out)
+	}
+}
+
+func TestListenLogLevel(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "listen", "-log-level", "info", srv.URL(), "room:lobby")
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	srv.Conns()[0].Drop()
+	c.stderr.wait(t, `level=INFO msg="phx: disconnected" err.code=1006`)
+	c.stderr.wait(t, `level=INFO msg="phx: reconnecting" attempt=1`)
+	c.stderr.wait(t, `level=INFO msg="phx: connected" url=ws://`)
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	c.stop()
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if out := c.stderr.String(); strings.Contains(out, "phx listen: joined") {
+		t.Fatalf("status lines beside the records:\n%s", out)
 	}
 }
 
@@ -241,7 +266,7 @@ func TestPushOutcomes(t *testing.T) {
 		{"join refused", []string{u, "room:secret", "echo"}, exitJoinRefused, "", `join room:secret refused: error {"reason":"unauthorized"}`},
 		{"upgrade refused", []string{"-socket", "token=bad", u, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + u + "/websocket: the server refused the WebSocket upgrade with HTTP 403"},
 		{"no server", []string{goneURL, "room:lobby", "echo"}, exitConnect, "", "cannot connect to " + goneURL + "/websocket"},
-		{"channel crashed", []string{u, "room:lobby", "crash"}, exitLost, "", "disconnected before reply"},
+		{"channel crashed", []string{u, "room:lobby", "crash"}, exitCrashed, "", "channel crashed on the server"},
 		{"payload not JSON", []string{u, "room:lobby", "echo", "hi"}, exitUsage, "", "PAYLOAD must be JSON"},
 		{"bad URL", []string{"ftp://x/socket", "room:lobby", "echo"}, exitUsage, "", "scheme must be"},
 		{"missing event", []string{u, "room:lobby"}, exitUsage, "", "need URL TOPIC EVENT"},
@@ -379,7 +404,7 @@ func TestDemo(t *testing.T) {
 	var out, errs strings.Builder
 	started := time.Now()
 	// speed 50: the ten-second story in about 0.2 s, pauses included.
-	code := run(ctx, []string{"demo", "-speed", "50"}, &out, &errs)
+	code := run(ctx, []string{"demo", "-speed", "50"}, nil, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr %s\nstdout:\n%s", code, errs.String(), out.String())
 	}
@@ -418,7 +443,7 @@ func TestHelp(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"listen", "push", "presence", "demo", "serve"} {
 		var out strings.Builder
-		if code := run(context.Background(), []string{name, "-help"}, io.Discard, &out); code != exitOK {
+		if code := run(context.Background(), []string{name, "-help"}, nil, &out, io.Discard); code != exitOK {
 			t.Errorf("%s -help: exit %d", name, code)
 		}
 		if !strings.Contains(out.String(), "usage: phx "+name) {

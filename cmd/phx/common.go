@@ -7,13 +7,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/presence"
 )
@@ -27,6 +31,7 @@ const (
 	exitConnect     = 4 // cannot connect: network error or refused WebSocket upgrade
 	exitJoinRefused = 5 // the server refused the join
 	exitLost        = 6 // the connection or the channel went away before the reply
+	exitCrashed     = 7 // push: the channel crashed on the server before replying
 	exitInterrupted = 130
 )
 
@@ -38,6 +43,7 @@ const exitCodesHelp = `exit status:
   4    cannot connect: network error, or the server refused the WebSocket upgrade (HTTP status shown)
   5    the server refused the join
   6    the connection or the channel went away before the reply
+  7    push: the channel crashed on the server before replying
   130  interrupted before the outcome was known (push)
 `
 
@@ -48,9 +54,17 @@ type connFlags struct {
 	token   string
 	timeout time.Duration
 	verbose bool
-	// logLevel and log: the socket's records on stderr (observe.go).
+	// logLevel and log: the socket's own records on stderr (observe.go).
 	logLevel logLevel
 	log      *slog.Logger
+}
+
+// check refuses flag values no command can use.
+func (c *connFlags) check() error {
+	if c.timeout <= 0 {
+		return fmt.Errorf("-timeout must be positive, for example -timeout 5s (got %v)", c.timeout)
+	}
+	return nil
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -59,7 +73,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", "", "auth token, sent in Sec-WebSocket-Protocol as Phoenix 1.8 expects (for a token in the query use -socket token=T)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "join and push timeout")
 	fs.BoolVar(&c.verbose, "v", false, "print every frame sent (> ...) and received (< ...) to stderr, secrets redacted")
-	fs.Var(&c.logLevel, "log-level", "socket records on stderr: debug (every frame too), info (status), warn, error or off")
+	fs.Var(&c.logLevel, "log-level", "report the socket through slog text records on stderr instead of status lines: debug (every frame too), info, warn, error or off")
 }
 
 // jsonParams is a JSON object built from JSON text or k=v pairs.
@@ -197,23 +211,76 @@ func endpoint(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// connect dials the socket for a subcommand. The socket lives until its
-// Close: the caller's ctx (signals) is watched separately so that a signal
-// can leave channels cleanly before the socket goes.
-func connect(rawURL string, c *connFlags, cfg phx.Config) (*phx.Socket, int, error) {
+// connect dials the socket for a subcommand. ctx (the signal context)
+// bounds the dial only: a signal during a dial that hangs returns at once,
+// while a signal later lets the command leave its channels before it
+// closes the socket. release must be called after the socket's Close.
+func connect(ctx context.Context, rawURL string, c *connFlags, cfg phx.Config) (sock *phx.Socket, release func(), code int, err error) {
 	ep, err := endpoint(rawURL)
 	if err != nil {
-		return nil, exitUsage, err
+		return nil, nil, exitUsage, err
 	}
 	cfg.Params = c.socket.v
 	cfg.AuthToken = c.token
 	cfg.Timeout = c.timeout
 	cfg.Logger = c.log
-	sock, err := phx.Connect(context.Background(), ep, &cfg)
-	if err != nil {
-		return nil, exitConnect, describeDialError(ep, err)
+	handshakeTimeout(&cfg, c.timeout)
+	sock, release, err = dialSocket(ctx, ep, &cfg)
+	switch {
+	case err == nil:
+		return sock, release, exitOK, nil
+	case ctx.Err() != nil:
+		return nil, nil, exitInterrupted, fmt.Errorf("interrupted while connecting to %s", withoutQuery(ep))
 	}
-	return sock, exitOK, nil
+	return nil, nil, exitConnect, describeDialError(ep, err)
+}
+
+// dialSocket is phx.Connect with ctx bounding only the dial: the socket it
+// returns lives until its Close, whatever ctx does next. release must be
+// called after Close.
+//
+// It returns as soon as ctx ends even when the dial hangs (a server that
+// accepts TCP and never answers the upgrade). phx.Connect itself returns
+// only once its dial has, within the WebSocket handshake timeout
+// (handshakeTimeout sets it); its goroutine then closes any socket it got.
+func dialSocket(ctx context.Context, ep string, cfg *phx.Config) (sock *phx.Socket, release func(), err error) {
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	type result struct {
+		sock *phx.Socket
+		err  error
+	}
+	res := make(chan result)
+	abandoned := make(chan struct{})
+	go func() {
+		s, err := phx.Connect(life, ep, cfg)
+		select {
+		case res <- result{s, err}:
+		case <-abandoned:
+			if err == nil {
+				_ = s.Close()
+			}
+			cancel()
+		}
+	}()
+	select {
+	case r := <-res:
+		if r.err != nil {
+			cancel()
+			return nil, nil, r.err
+		}
+		return r.sock, cancel, nil
+	case <-ctx.Done():
+		close(abandoned)
+		return nil, nil, ctx.Err()
+	}
+}
+
+// handshakeTimeout bounds the WebSocket handshake (the dialer's default is
+// 45 s) by the command's timeout.
+func handshakeTimeout(cfg *phx.Config, d time.Duration) {
+	dialer := *websocket.DefaultDialer
+	dialer.HandshakeTimeout = d
+	cfg.Dialer = &dialer
 }
 
 func describeDialError(ep string, err error) error {
@@ -221,18 +288,47 @@ func describeDialError(ep string, err error) error {
 	if !errors.As(err, &de) {
 		return fmt.Errorf("cannot connect to %s: %v", withoutQuery(ep), err)
 	}
-	de.URL = withoutQuery(de.URL)
-	if de.Status != 0 {
-		msg := fmt.Sprintf("cannot connect to %s: the server refused the WebSocket upgrade with HTTP %d", de.URL, de.Status)
-		if body := strings.TrimSpace(string(de.Body)); body != "" {
-			if len(body) > 200 {
-				body = body[:200] + "..."
-			}
-			msg += ": " + body
+	u := withoutQuery(de.URL)
+	if u == "" {
+		u = withoutQuery(ep)
+	}
+	switch {
+	case de.Status == 401 || de.Status == 403:
+		msg := fmt.Sprintf("cannot connect to %s: the server refused the WebSocket upgrade with HTTP %d", u, de.Status)
+		if line := bodyLine(de.Body); line != "" {
+			msg += ": " + line
 		}
 		return errors.New(msg)
+	case de.Status != 0:
+		// Not a Phoenix socket: a web page, a proxy's error, a wrong path.
+		msg := fmt.Sprintf("cannot connect to %s: HTTP %d %s", u, de.Status, http.StatusText(de.Status))
+		if line := bodyLine(de.Body); line != "" {
+			msg += " (" + line + ")"
+		}
+		return errors.New(msg + "; no Phoenix socket answers there: check the host and the socket's path (often /socket)")
 	}
-	return fmt.Errorf("cannot connect to %s: %v", de.URL, de.Err)
+	return fmt.Errorf("cannot connect to %s: %v", u, de.Err)
+}
+
+var htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// bodyLine is one short line from a response body: an HTML page's title,
+// or the first line of text; never the page itself.
+func bodyLine(body []byte) string {
+	b := strings.TrimSpace(string(body))
+	if strings.HasPrefix(b, "<") {
+		m := htmlTitle.FindStringSubmatch(b)
+		if m == nil {
+			return ""
+		}
+		b = strings.Join(strings.Fields(html.UnescapeString(m[1])), " ")
+	}
+	b, _, _ = strings.Cut(b, "\n")
+	b = strings.TrimSpace(b)
+	if len(b) > 120 {
+		b = b[:120] + "..."
+	}
+	return b
 }
 
 // withoutQuery drops the query from a URL for messages: it may hold a token.
@@ -259,25 +355,32 @@ func joinOutcome(topic string, err error) (int, error) {
 	return exitLost, fmt.Errorf("join %s: %v", topic, err)
 }
 
-// statusLine renders a socket status event; "" for events not worth a line.
-func statusLine(st phx.Status) string {
+// statusLines renders a socket's status events, one line per reconnect
+// attempt: a Disconnected that a Reconnecting follows is held and told
+// with it.
+type statusLines struct {
+	lost *phx.Disconnected
+}
+
+// line renders st; "" for events not worth a line (or not yet).
+func (sl *statusLines) line(st phx.Status) string {
 	switch e := st.(type) {
 	case phx.Connected:
+		sl.lost = nil
 		return "connected to " + e.URL
 	case phx.Disconnected:
-		s := "disconnected"
-		if e.Code != 0 {
-			s += fmt.Sprintf(" (close code %d)", e.Code)
+		if e.Reconnect {
+			sl.lost = &e
+			return ""
 		}
-		if e.Err != nil {
-			s += ": " + e.Err.Error()
-		}
-		if !e.Reconnect {
-			s += "; not reconnecting"
-		}
-		return s
+		return disconnected(e) + "; not reconnecting"
 	case phx.Reconnecting:
-		return fmt.Sprintf("reconnecting in %v (attempt %d)", e.Delay, e.Attempt)
+		why := "disconnected"
+		if sl.lost != nil {
+			why = disconnected(*sl.lost)
+			sl.lost = nil
+		}
+		return fmt.Sprintf("%s; reconnecting in %v (attempt %d)", why, e.Delay, e.Attempt)
 	case phx.Closed:
 		if e.Err != nil {
 			return "closed: " + e.Err.Error()
@@ -306,6 +409,17 @@ func statusLine(st phx.Status) string {
 	return ""
 }
 
+func disconnected(e phx.Disconnected) string {
+	s := "disconnected"
+	if e.Code != 0 {
+		s += fmt.Sprintf(" (close code %d)", e.Code)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
 // payloadJSON is a payload ready to embed in a JSON line: binary payloads
 // become base64 strings.
 func payloadJSON(p []byte, binary bool) json.RawMessage {
@@ -328,26 +442,6 @@ func writeJSONLine(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
-}
-
-// newFlagSet returns a flag set whose -help prints usage then the flags.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprintln(fs.Output(), "\nflags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseExit turns a flag parse error into an exit code: -help is a success.
-func parseExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	return exitUsage
 }
 
 // newMetas are the metas a presence Join brings that the key did not have

@@ -49,11 +49,11 @@ type demoUser struct {
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", demoUsage, stderr)
+	fs := newFlagSet("demo", demoUsage)
 	speed := fs.Float64("speed", 1, "pace: 1 takes about ten seconds, 10 is ten times faster, 0 does not pause")
 	addr := fs.String("addr", "127.0.0.1:0", "server listen address (connect 'phx listen' to it while the demo runs)")
 	if _, err := parseArgs(fs, args); err != nil {
-		return parseExit(err)
+		return flagError(fs, err, stdout, stderr)
 	}
 	if *speed < 0 {
 		fmt.Fprintln(stderr, "phx demo: -speed must be 0 or more")

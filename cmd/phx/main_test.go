@@ -33,7 +33,7 @@ func TestServe(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		defer pw.Close()
-		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0"}, pw, io.Discard)
+		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0"}, nil, pw, io.Discard)
 	}()
 	lines := bufio.NewScanner(pr)
 	if !lines.Scan() {
@@ -75,7 +75,7 @@ func TestServe(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	if code := run(context.Background(), []string{"nope"}, io.Discard, &out); code != 2 || !strings.Contains(out.String(), "unknown command") {
+	if code := run(context.Background(), []string{"nope"}, nil, io.Discard, &out); code != 2 || !strings.Contains(out.String(), "unknown command") {
 		t.Fatalf("code %d output %q", code, out.String())
 	}
 }

@@ -42,19 +42,16 @@ func (l *logLevel) Set(s string) error {
 	return fmt.Errorf("%q is not debug, info, warn, error or off", s)
 }
 
-// logger is the socket's logger on stderr: status records (connected,
-// reconnecting, joined...) at Info, slow consumers and protocol errors at
-// Warn, every frame at Debug, through slog's text handler. def is the
-// level when -log-level was not given.
-func (c *connFlags) logger(stderr io.Writer, def slog.Level) *slog.Logger {
-	if c.logLevel.off {
+// logger is the socket's logger on stderr when -log-level was given: its
+// status records (connected, reconnecting, joined...) at Info, slow
+// consumers and protocol errors at Warn, every frame at Debug, through
+// slog's text handler; they replace the command's own status lines. Nil
+// without -log-level (status lines) and with -log-level off (neither).
+func (c *connFlags) logger(stderr io.Writer) *slog.Logger {
+	if !c.logLevel.set || c.logLevel.off {
 		return nil
 	}
-	lv := c.logLevel.level
-	if !c.logLevel.set {
-		lv = def
-	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel.level}))
 }
 
 // printFrames prints every frame the socket sends and receives to w, "> "

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -27,8 +26,8 @@ its header. Otherwise every change is one JSON line on stdout:
   {"time":"...","topic":"room:lobby","event":"join","key":"ann","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"leave","key":"bob","metas":[{...}]}
   {"time":"...","topic":"room:lobby","event":"sync","count":2,"keys":["ann","cy"]}
-and socket status goes to stderr as slog text records (-log-level; with -v,
-every frame both ways too; the table shows no frames). A join that brings no meta the key did not already have (the
+and socket status goes to stderr (with -v, the frames received too; the table
+shows no frames). A join that brings no meta the key did not already have (the
 fold reports the diff of your own join again after presence_state, as
 phoenix.js does) is not printed. SIGINT or SIGTERM leaves and exits 0.
 
@@ -52,17 +51,22 @@ type presenceLine struct {
 }
 
 func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("presence", presenceUsage+"\n"+exitCodesHelp, stderr)
+	fs := newFlagSet("presence", presenceUsage+"\n"+exitCodesHelp)
 	var cf connFlags
 	cf.register(fs)
 	format := fs.String("format", "auto", "output: table, json, or auto (table on a terminal, json otherwise)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return parseExit(err)
+		return flagError(fs, err, stdout, stderr)
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "phx presence: "+format+"\n", a...) }
+	out := newPrinter("phx presence", stderr)
+	logf := out.errorf
 	if len(pos) != 2 {
-		logf("need URL and TOPIC (phx presence -help)")
+		out.usageError("need URL and TOPIC")
+		return exitUsage
+	}
+	if err := cf.check(); err != nil {
+		out.usageError("%v", err)
 		return exitUsage
 	}
 	var table bool
@@ -73,7 +77,7 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		table = true
 	case "json":
 	default:
-		logf("-format must be table, json or auto")
+		out.usageError("-format must be table, json or auto")
 		return exitUsage
 	}
 	params, err := cf.join.value()
@@ -83,18 +87,13 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	topic := pos[1]
 
-	// The table shows the status in its header: records on stderr would
-	// break it, so only warnings go there unless asked for.
-	def := slog.LevelInfo
-	if table {
-		def = slog.LevelWarn
-	}
-	cf.log = cf.logger(stderr, def)
-	sock, code, err := connect(pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
+	cf.log = cf.logger(stderr)
+	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
+	defer release()
 	var wg sync.WaitGroup
 	defer func() {
 		_ = sock.Close() // ends the frame tap, then its printer
@@ -123,11 +122,12 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// delivered, with each message's join session, so diffs of an earlier
 	// session never mix with the current state.
 	machine := presence.NewMachine(presence.Options{})
-	tv := &tableView{w: stdout, topic: topic, status: "connected to " + sock.Endpoint(), width: termWidth()}
+	tv := &tableView{w: stdout, topic: topic, status: "connected to " + redactURLs(sock.Endpoint()), width: termWidth()}
 	if table {
 		tv.draw(machine)
 	}
 	status := sock.Status()
+	var sl statusLines
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,13 +143,15 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				status = nil
 				continue
 			}
-			line := statusLine(st)
+			line := redactURLs(sl.line(st))
 			if _, closed := st.(phx.Closed); closed || line == "" {
 				continue
 			}
-			if table { // otherwise the socket's logger reports it on stderr
+			if table {
 				tv.status = line
 				tv.draw(machine)
+			} else if !cf.logLevel.set { // else the socket logs it (or nobody: off)
+				out.status("%s", line)
 			}
 		case m, ok := <-sub.C():
 			if !ok {

@@ -2,32 +2,38 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
 	"github.com/phxgo/phxgo/phx/phxtest"
 )
 
+const serveUsage = `usage: phx serve [-addr host:port]
+
+A Phoenix-compatible server (Phoenix 1.7 wire behaviour) for trying any
+Phoenix client, and for 'phx bench'.
+Channels: room:* (chat with presence; events echo, new_msg, broadcast_from,
+update_meta, ...; room:secret refuses joins) and echo:* (replies every push
+with its payload). Socket params: user=<name> names the presence; token=bad
+is refused.
+`
+
+// flagErr is a flag error already reported, with its exit code.
+type flagErr struct{ code int }
+
+func (e flagErr) Error() string { return "bad flags" }
+
 // serve runs phxtest's demo application until ctx ends (SIGINT/SIGTERM).
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", serveUsage)
 	addr := fs.String("addr", "127.0.0.1:4000", "listen address")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: phx serve [-addr host:port]\n\n"+
-			"A Phoenix-compatible server (Phoenix 1.7 wire behaviour) for trying any Phoenix client.\n"+
-			"Channels: room:* (chat with presence; events echo, new_msg, broadcast_from, update_meta, ...;\n"+
-			"room:secret refuses joins) and echo:* (replies every push with its payload).\n"+
-			"Socket params: user=<name> names the presence; token=bad is refused.\n\n")
-		fs.PrintDefaults()
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagErr{flagError(fs, err, stdout, stderr)}
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %v", fs.Args())
+	if len(pos) > 0 {
+		newPrinter("phx serve", stderr).usageError("unexpected arguments %v", pos)
+		return flagErr{exitUsage}
 	}
 	srv, err := phxtest.Start(*addr, phxtest.DemoConfig())
 	if err != nil {

@@ -124,6 +124,73 @@ func TestReplayTranscripts(t *testing.T) {
 	}
 }
 
+// TestReplayTranscriptsVsn1 replays every channel scenario recorded on
+// vsn 2.0.0 once more on a vsn 1.0.0 socket, translated as Phoenix's V1
+// serializer would have it: objects instead of arrays, no join_ref from the
+// server, and phx_close / phx_error naming their session by the join ref
+// in ref (as vsn1_join_push.jsonl shows). Recordings with binary or
+// shortened frames, malformed frames, long-poll and the timed idle one are
+// left out.
+func TestReplayTranscriptsVsn1(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../testdata/phoenix/*.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no transcripts: %v", err)
+	}
+	skip := map[string]bool{"binary_push_reply": true, "large_payload": true, "malformed_frames": true,
+		"longpoll": true, "idle_timeout": true, "vsn1_join_push": true, "broadcast_two_clients_B": true}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
+		if skip[name] {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			lines := loadTranscript(t, f)
+			if strings.HasSuffix(name, "_A") {
+				lines = append(lines, loadTranscript(t, strings.TrimSuffix(f, "_A.jsonl")+"_B.jsonl")...)
+				sort.SliceStable(lines, func(i, j int) bool { return lines[i].TMs < lines[j].TMs })
+			}
+			for i := range lines {
+				lines[i] = toVsn1(t, lines[i])
+			}
+			replayWebSocket(t, name+"@vsn1", lines)
+		})
+	}
+}
+
+// toVsn1 translates one line of a vsn 2.0.0 recording to vsn 1.0.0. The
+// payload, topic and event are kept byte for byte.
+func toVsn1(t *testing.T, l tline) tline {
+	t.Helper()
+	switch {
+	case l.Dir == "note":
+		l.Note = strings.Replace(l.Note, "vsn=2.0.0", "vsn=1.0.0", 1)
+		return l
+	case (l.Dir != "send" && l.Dir != "recv") || l.Opcode != "text":
+		return l
+	}
+	var a []json.RawMessage
+	if err := json.Unmarshal([]byte(l.Data), &a); err != nil || len(a) != 5 {
+		t.Fatalf("not a vsn 2.0.0 message at %.3f ms: %s", l.TMs, l.Data)
+	}
+	joinRef, ref, topic, event, payload := a[0], a[1], a[2], a[3], a[4]
+	if l.Dir == "send" {
+		// As phoenix.js sends it: a null join_ref is left out.
+		s := `{"topic":` + string(topic) + `,"event":` + string(event) + `,"payload":` + string(payload) + `,"ref":` + string(ref)
+		if string(joinRef) != "null" {
+			s += `,"join_ref":` + string(joinRef)
+		}
+		l.Data = s + "}"
+		return l
+	}
+	if (string(event) == `"phx_close"` || string(event) == `"phx_error"`) && string(ref) == "null" {
+		ref = joinRef
+	}
+	l.Data = `{"event":` + string(event) + `,"payload":` + string(payload) + `,"ref":` + string(ref) + `,"topic":` + string(topic) + "}"
+	return l
+}
+
 // got is one frame a replay client received.
 type got struct {
 	opcode string

@@ -1,7 +1,9 @@
 // Drives the official Phoenix JavaScript client against phxtest, the Go
 // Phoenix-compatible test server, for phx/phxtest/interop_test.go.
 //
-// Usage: node interop_phxtest.mjs ws://127.0.0.1:PORT/socket
+// Usage: node interop_phxtest.mjs ws://127.0.0.1:PORT/socket [vsn]
+// vsn is 2.0.0 (the default) or 1.0.0, for which the client sends and
+// reads JSON objects, as phoenix.js did before 2.0.0.
 // The server runs phxtest.DemoConfig plus a "ctl:*" channel whose "drop"
 // event closes the TCP connection without a close frame. Every check prints
 // one line "ok <name>" or "FAIL <name>: <why>"; the exit code is the number
@@ -19,6 +21,9 @@ const check = (name, cond, why = "") => {
 const deadline = setTimeout(() => { console.log("FAIL timeout: the script did not finish in 20 s"); process.exit(2) }, 20000)
 
 const fast = { reconnectAfterMs: () => 20, rejoinAfterMs: () => 20, heartbeatIntervalMs: 1000, timeout: 5000 }
+if (process.argv[3] === "1.0.0") {
+  Object.assign(fast, { vsn: "1.0.0", encode: (msg, cb) => cb(JSON.stringify(msg)), decode: (raw, cb) => cb(JSON.parse(raw)) })
+}
 
 function connect(user, opts = {}) {
   const socket = new Socket(endpoint, { transport: WebSocket, params: { user }, ...fast, ...opts })
@@ -121,8 +126,9 @@ async function main() {
   check("push after rejoin", st === "ok" && eq(resp, { after: "reconnect" }), JSON.stringify([st, resp]))
   c.disconnect()
 
-  // The long-poll transport.
-  const lp = new Socket(endpoint, { transport: LongPoll, params: { user: "js_lp" }, ...fast })
+  // The long-poll transport. phoenix.js's LongPoll always uses its 2.0.0
+  // serializer (it ignores encode and decode), so it runs on 2.0.0 alone.
+  const lp = new Socket(endpoint, { transport: LongPoll, params: { user: "js_lp" }, ...fast, vsn: "2.0.0" })
   lp.connect()
   const lobbyLP = lp.channel("room:lobby", { device: "lp" })
   const gotLP = []
