@@ -47,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -84,8 +85,10 @@ type Observer struct {
 	reconnects metric.Int64Counter
 	heartbeat  metric.Float64Histogram
 
-	sock   atomic.Pointer[socketSpan]
-	server atomic.Pointer[[]attribute.KeyValue] // server.address, server.port
+	sock atomic.Pointer[socketSpan]
+	// baseAttrs are messaging.system, server.address and server.port, set
+	// at the first connection; read-only once stored.
+	baseAttrs atomic.Pointer[[]attribute.KeyValue]
 }
 
 type socketSpan struct {
@@ -154,7 +157,8 @@ func (o *Observer) OnStatus(st phx.Status) {
 		}
 		o.event("phx.disconnected", attrs...)
 		if st.Reconnect {
-			o.reconnects.Add(context.Background(), 1, metric.WithAttributes(append(o.base(), attribute.String("phx.cause", cause.String()))...))
+			attrs := append(slices.Clip(o.base()), attribute.String("phx.cause", cause.String()))
+			o.reconnects.Add(context.Background(), 1, metric.WithAttributes(attrs...))
 		}
 	case phx.Reconnecting:
 		o.event("phx.reconnect", attribute.Int("phx.attempt", st.Attempt), attribute.Int64("phx.delay_ms", st.Delay.Milliseconds()))
@@ -192,8 +196,8 @@ func (o *Observer) start(rawURL string) {
 			server = append(server, semconv.ServerPort(p))
 		}
 	}
-	o.server.Store(&server)
 	attrs := append([]attribute.KeyValue{semconv.MessagingSystemKey.String(System)}, server...)
+	o.baseAttrs.Store(&attrs)
 	ctx, span := o.tracer.Start(context.Background(), "phx.socket",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	if !o.sock.CompareAndSwap(nil, &socketSpan{span: span, ctx: ctx}) {
@@ -207,13 +211,15 @@ func (o *Observer) event(name string, attrs ...attribute.KeyValue) {
 	}
 }
 
-// base is the attributes every metric point carries.
+var systemOnly = []attribute.KeyValue{semconv.MessagingSystemKey.String(System)}
+
+// base is the attributes every span and metric point carries; callers
+// append it to a slice of their own and never change it.
 func (o *Observer) base() []attribute.KeyValue {
-	attrs := []attribute.KeyValue{semconv.MessagingSystemKey.String(System)}
-	if p := o.server.Load(); p != nil {
-		attrs = append(attrs, (*p)...)
+	if p := o.baseAttrs.Load(); p != nil {
+		return *p
 	}
-	return attrs
+	return systemOnly
 }
 
 func (o *Observer) socketCtx() context.Context {
@@ -241,7 +247,10 @@ func (o *Observer) OnPush(ev phx.PushEvent) {
 func (o *Observer) operation(parent context.Context, event, topic, ref, joinRef string, size int,
 	start time.Time, d time.Duration, status string, err error, extra ...attribute.KeyValue) {
 	tmpl := Template(topic)
-	attrs := append(o.base(),
+	// Sized for the most a span carries: no slice grows on this path.
+	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs = append(attrs, o.base()...)
+	attrs = append(attrs,
 		semconv.MessagingOperationName(event),
 		semconv.MessagingOperationTypeSend,
 		semconv.MessagingDestinationName(topic),
@@ -273,7 +282,9 @@ func (o *Observer) operation(parent context.Context, event, topic, ref, joinRef 
 	span.End(trace.WithTimestamp(start.Add(d)))
 
 	// Metric points: no topic, no refs.
-	mattrs := append(o.base(), semconv.MessagingOperationName(event), semconv.MessagingDestinationTemplate(tmpl))
+	mattrs := make([]attribute.KeyValue, 0, 8)
+	mattrs = append(mattrs, o.base()...)
+	mattrs = append(mattrs, semconv.MessagingOperationName(event), semconv.MessagingDestinationTemplate(tmpl))
 	if status != "" {
 		mattrs = append(mattrs, attribute.String("phx.reply.status", status))
 	}

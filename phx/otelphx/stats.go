@@ -2,6 +2,7 @@ package otelphx
 
 import (
 	"context"
+	"slices"
 
 	"github.com/phxgo/phxgo/phx"
 	"go.opentelemetry.io/otel/attribute"
@@ -36,7 +37,7 @@ func (o *Observer) Register(sock *phx.Socket) (metric.Registration, error) {
 		}
 	}
 	with := func(extra ...attribute.KeyValue) metric.ObserveOption {
-		return metric.WithAttributes(append(o.base(), extra...)...)
+		return metric.WithAttributes(append(slices.Clip(o.base()), extra...)...)
 	}
 	dir := func(d string) metric.ObserveOption { return with(attribute.String("phx.direction", d)) }
 	return m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
