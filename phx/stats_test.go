@@ -138,3 +138,24 @@ func TestStatsAllocatesNothing(t *testing.T) {
 	}
 	_ = st
 }
+
+func TestStatsStatusDropped(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	// Nobody reads Status: of Connected, Joined and ChannelEnded, a buffer
+	// of one keeps the last.
+	sock := dial(t, demo(t), &phx.Config{StatusBuffer: 1, HeartbeatInterval: -1})
+	ch := sock.Channel("echo:sd", nil)
+	if _, err := ch.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := sock.Stats().StatusDropped; n != 2 {
+		t.Fatalf("status dropped %d, want 2", n)
+	}
+	if st := <-sock.Status(); st != (phx.ChannelEnded{Topic: "echo:sd", Err: phx.ErrLeft}) {
+		t.Fatalf("kept %v", st)
+	}
+}
