@@ -29,10 +29,11 @@ import (
 const logPayloadDefault = 200
 
 // debugOn says whether frames are to be logged now. It is asked per frame
-// and never cached, so that a level change takes effect at the next frame.
+// and its answer never cached, so that a level change takes effect at the
+// next frame; the handler is asked directly, one call less than
+// Logger.Enabled (a Logger's handler never changes).
 func (s *Socket) debugOn(ctx context.Context) bool {
-	l := s.cfg.Logger
-	return l != nil && l.Enabled(ctx, slog.LevelDebug)
+	return s.logH != nil && s.logH.Enabled(ctx, slog.LevelDebug)
 }
 
 // Direction is the way a frame went.

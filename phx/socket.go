@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type Socket struct {
 	// frameTaps are the open frame taps (nil: none), replaced whole by the
 	// socket actor and read by the connections' reader and writer.
 	frameTaps atomic.Pointer[[]*FrameTap]
+	// logH is Config.Logger's handler (nil without a logger), asked at
+	// every frame whether Debug is on.
+	logH slog.Handler
 
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
 	stats                                                                        sockStats
@@ -74,6 +78,9 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 		return nil, newDialError(endpoint, err)
 	}
 	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
+	if c.Logger != nil {
+		s.logH = c.Logger.Handler()
+	}
 	s.conn.Store(noConn)
 	done := make(chan struct{})
 	s.mb = actor.NewMailbox[sockMsg](64, done)
