@@ -5,7 +5,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo otel
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo backpressure mutate otel
 
 test: vet js
 	$(GO) test -race ./...
@@ -78,3 +78,48 @@ bench-demo:
 	for i in $$(seq 50); do $$dir/phx push -timeout 1s $(BENCH_ADDR)/socket echo:up ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	$$dir/phx bench -sockets 1000 -duration 5s ws://$(BENCH_ADDR)/socket; echo; \
 	$$dir/phx bench -sockets 100 -topic 'echo:{socket}' -event echo -rate 1000 -size 256 -duration 10s ws://$(BENCH_ADDR)/socket
+
+# backpressure runs the lossless-delivery checks at full size (make test
+# runs them small): 1,000,000 messages of 100 bytes at the server's full
+# pace, and 100,000 with the consumer stopping 1 s every 10,000; it prints
+# the figures.
+backpressure:
+	$(GO) test -run '^TestBackpressure' -v -count=1 -timeout 30m ./phx/ -args \
+	  -bp.blast=1000000 -bp.stalled=100000 -bp.every=10000 -bp.pause=1s
+
+# mutate measures test strength: gremlins (pinned) plants small bugs (a
+# flipped comparison, a negated condition, ++ for --) one at a time in each
+# package of MUTATE_PKGS, runs that package's tests against each, and
+# prints per package the efficacy (mutants killed / mutants the tests
+# cover) and the mutant coverage. Survivors (LIVED) are listed in
+# MUTATE_OUT/<pkg>.log. The tests run without -race and without
+# MUTATE_SKIP: TestChaos is the long reliability run (make chaos), and
+# under phx phxtest (the test server) is not mutated. Each mutant's run is
+# bounded by MUTATE_TIMEOUT times the clean run (a hang is reported as
+# timed out, apart from killed and lived).
+# On 2 cores: actor about 2 minutes, wire and phx half an hour or more
+# each; too long for .ci/run. MUTATE_PKGS=wire narrows it, MUTATE_FLAGS
+# adds gremlins flags (-E file.go leaves a file out).
+GREMLINS_VERSION ?= v0.6.0
+MUTATE_PKGS    ?= wire actor presence phx
+MUTATE_WORKERS ?= 2
+MUTATE_TIMEOUT ?= 10
+MUTATE_SKIP    ?= ^TestChaos$$
+MUTATE_OUT     ?= $(CURDIR)/.mutate
+MUTATE_FLAGS   ?=
+
+mutate: js
+	@mkdir -p $(MUTATE_OUT)
+	GOBIN=$(MUTATE_OUT) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	@for p in $(MUTATE_PKGS); do \
+	  start=$$(date +%s); \
+	  GOFLAGS="$$GOFLAGS -count=1 -skip=$(MUTATE_SKIP)" $(MUTATE_OUT)/gremlins unleash \
+	    --workers $(MUTATE_WORKERS) --timeout-coefficient $(MUTATE_TIMEOUT) \
+	    -E 'phxtest/' $(MUTATE_FLAGS) ./$$p > $(MUTATE_OUT)/$$p.log 2>&1; \
+	  printf '%-9s %s, %s, %s, %s (%ss)\n' $$p \
+	    "$$(grep -o 'Test efficacy: [0-9.]*%' $(MUTATE_OUT)/$$p.log)" \
+	    "$$(grep -o 'Mutator coverage: [0-9.]*%' $(MUTATE_OUT)/$$p.log)" \
+	    "$$(grep -o 'Killed: [0-9]*, Lived: [0-9]*' $(MUTATE_OUT)/$$p.log)" \
+	    "$$(grep -o 'Timed out: [0-9]*' $(MUTATE_OUT)/$$p.log)" \
+	    $$(( $$(date +%s) - start )); \
+	done

@@ -56,7 +56,7 @@ func startCounter(t *testing.T, size int) (*counter, *actor.Proc) {
 func TestTellAsk(t *testing.T) {
 	t.Parallel()
 	c, p := startCounter(t, 4)
-	ctx := context.Background()
+	ctx := waitCtx(t)
 	for i := 1; i <= 10; i++ {
 		if err := c.mb.Tell(ctx, incr{i}); err != nil {
 			t.Fatal(err)
@@ -67,7 +67,8 @@ func TestTellAsk(t *testing.T) {
 		t.Fatalf("Ask = %d, %v; want 55, nil", got, err)
 	}
 	reason := errors.New("bye")
-	if err := p.StopWait(reason); !errors.Is(err, reason) {
+	awaitCall(t, ctx, func() { err = p.StopWait(reason) }, "return of StopWait")
+	if !errors.Is(err, reason) {
 		t.Fatalf("StopWait = %v, want %v", err, reason)
 	}
 	if err := c.mb.Tell(ctx, incr{1}); !errors.Is(err, actor.ErrStopped) {
@@ -107,7 +108,7 @@ func TestAskContextCancelled(t *testing.T) {
 	done := make(chan struct{})
 	defer close(done)
 	mb := actor.NewMailbox[counterMsg](1, done) // taken but never answered
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(waitCtx(t))
 	go func() {
 		<-mb.C()
 		cancel()
@@ -130,8 +131,9 @@ func TestGroupWaitsForChildren(t *testing.T) {
 			return ctx.Err()
 		})))
 	}
-	for range 3 {
-		<-started
+	wctx := waitCtx(t)
+	for i := range 3 {
+		await(t, wctx, started, fmt.Sprintf("start of child %d of 3", i+1))
 	}
 	for _, p := range procs {
 		select {
@@ -144,7 +146,7 @@ func TestGroupWaitsForChildren(t *testing.T) {
 		}
 	}
 	cancel()
-	g.Wait()
+	awaitCall(t, wctx, g.Wait, "return of Group.Wait after cancel")
 	for _, p := range procs {
 		if err := p.Wait(context.Background()); !errors.Is(err, context.Canceled) {
 			t.Fatalf("child err = %v", err)
@@ -159,7 +161,9 @@ func TestProcStopOnlyOne(t *testing.T) {
 	block := actor.Func(func(ctx context.Context) error { <-ctx.Done(); return context.Cause(ctx) })
 	a, b := g.Go(ctx, block), g.Go(ctx, block)
 	errA := errors.New("a")
-	if err := a.StopWait(errA); !errors.Is(err, errA) {
+	var err error
+	awaitCall(t, waitCtx(t), func() { err = a.StopWait(errA) }, "return of StopWait")
+	if !errors.Is(err, errA) {
 		t.Fatalf("a = %v", err)
 	}
 	select {
@@ -168,7 +172,7 @@ func TestProcStopOnlyOne(t *testing.T) {
 	default:
 	}
 	b.Stop(nil)
-	g.Wait()
+	awaitCall(t, waitCtx(t), g.Wait, "return of Group.Wait after Stop")
 	if !errors.Is(b.Err(), context.Canceled) {
 		t.Fatalf("b = %v", b.Err())
 	}
@@ -206,14 +210,15 @@ func TestGroupSpawnWaitsAndStopsWithContext(t *testing.T) {
 			return ctx.Err()
 		}))
 	}
-	for range 3 {
-		<-started
+	wctx := waitCtx(t)
+	for i := range 3 {
+		await(t, wctx, started, fmt.Sprintf("start of child %d of 3", i+1))
 	}
 	if len(stopped) != 0 {
 		t.Fatal("a child stopped before its context was cancelled")
 	}
 	cancel()
-	g.Wait()
+	awaitCall(t, wctx, g.Wait, "return of Group.Wait after cancel")
 	if len(stopped) != 3 {
 		t.Fatalf("Wait returned with %d of 3 children stopped", len(stopped))
 	}

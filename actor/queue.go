@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -16,9 +17,10 @@ var ErrFull = errors.New("actor: queue full")
 // under a short lock, and the consumer, woken by Ready, takes everything
 // queued at once with Drain, in order.
 //
-// Concurrency: Put, TryPut, Force, Wake, Space and Close may be called from
-// any number of goroutines; Ready and Drain belong to the one consumer. The
-// lock is held only to append or to swap the buffer, never while blocking.
+// Concurrency: Put, TryPut, TryPutKey, Force, Wake, Space, Admit, Revoke
+// and Close may be called from any number of goroutines; Ready and Drain
+// belong to the one consumer. The lock is held only to append or to swap
+// the buffer, never while blocking.
 // Put blocks while the queue holds max items, until the consumer drains it,
 // the queue is closed or ctx is done; a producer that must never block uses
 // TryPut and, when it may wait, selects on Space.
@@ -32,6 +34,9 @@ type Queue[T any] struct {
 	closed bool
 	space  chan struct{} // closed when a full queue is drained; nil until someone waits
 	ready  chan struct{} // one token: items may be waiting
+	// tickets are the keys of answers the consumer waits for: each lets
+	// one item with that key past max (see TryPutKey).
+	tickets []string
 }
 
 // NewQueue returns a queue holding at most max items (at least 1).
@@ -100,6 +105,54 @@ func (q *Queue[T]) Force(v T) error {
 	}
 	q.appendLocked(v)
 	return nil
+}
+
+// TryPutKey appends v if there is room now, or past max when the consumer
+// holds a ticket for key (Admit), which v then uses up. It returns ErrFull
+// otherwise and ErrStopped when the queue is closed. So a queue full of
+// items nobody asked for still takes the answers its consumer waits for,
+// and only those: what passes max is bounded by the tickets.
+func (q *Queue[T]) TryPutKey(v T, key string) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrStopped
+	}
+	if len(q.items) >= q.max {
+		i := slices.Index(q.tickets, key)
+		if i < 0 {
+			q.mu.Unlock()
+			return ErrFull
+		}
+		q.dropTicketLocked(i)
+	}
+	q.appendLocked(v)
+	return nil
+}
+
+// Admit gives key a ticket past the bound (see TryPutKey). The consumer
+// calls it before it asks for an answer with that key, and Revoke once it
+// no longer waits for it.
+func (q *Queue[T]) Admit(key string) {
+	q.mu.Lock()
+	q.tickets = append(q.tickets, key)
+	q.mu.Unlock()
+}
+
+// Revoke withdraws key's ticket if it was not used.
+func (q *Queue[T]) Revoke(key string) {
+	q.mu.Lock()
+	if i := slices.Index(q.tickets, key); i >= 0 {
+		q.dropTicketLocked(i)
+	}
+	q.mu.Unlock()
+}
+
+func (q *Queue[T]) dropTicketLocked(i int) {
+	q.tickets = slices.Delete(q.tickets, i, i+1)
+	if len(q.tickets) == 0 && cap(q.tickets) > 8 {
+		q.tickets = nil // a burst of requests is over: keep no array
+	}
 }
 
 // appendLocked appends v and unlocks.

@@ -70,8 +70,9 @@ func (supersedeReq) isChanMsg() {}
 // inItem is one inbound frame for a channel, stamped with the connection
 // that read it.
 type inItem struct {
-	h *connHandle
-	m wire.Message
+	h        *connHandle
+	m        wire.Message
+	answered bool // a reply handled ahead of its turn (answerAhead)
 }
 
 // chanMailbox bounds the requests waiting for a channel actor. Each caller
@@ -97,7 +98,7 @@ const chanInbox = 1024
 // chanActor is a channel's actor. Every field below ch is owned by its
 // goroutine, except: stateA, blocking (written by the actor, read by
 // anyone), retired and final (written before done is closed, read after),
-// and mb, done, in (shared by construction).
+// ctlOver (the socket actor's), and mb, done, in (shared by construction).
 type chanActor struct {
 	s    *Socket
 	g    *actor.Group // the socket's, which runs the actor's goroutine
@@ -113,9 +114,12 @@ type chanActor struct {
 	blocking atomic.Bool                // a subscription uses the Block policy
 	retired  atomic.Bool                // stopped because it was idle: callers start a new one
 	final    error                      // why it closed for good
+	ctlOver  uint8                      // socket actor only: control frames let past the full inbox
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem
+	batch      []inItem // the frames pump is handling
+	next       int      // batch[next:] is still to be handled
 	state      ChannelState
 	joinedOnce bool            // Join was called
 	joinCaller chan joinResult // the reply channel of the Join that joined
@@ -125,6 +129,7 @@ type chanActor struct {
 	joinRef    string
 	joinPush   *push
 	subs       []*Subscription
+	sw         slowWait  // waits on consumers
 	b          *chanBusy // nil while the channel has nothing in flight
 }
 
@@ -189,6 +194,7 @@ func (ca *chanActor) tidy() bool {
 	}
 	ca.tidyAt = now + 1
 	ca.b = nil
+	ca.sw = slowWait{} // stopped after its last wait
 	ca.g.Spawn(ca.ctx, ca)
 	return true
 }

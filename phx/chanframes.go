@@ -14,17 +14,20 @@ import (
 // connection dropped still resolves its push.
 func (ca *chanActor) pump() {
 	cur := ca.s.conn.Load()
-	items := ca.in.Drain(ca.inbuf)
-	for i := range items {
-		it := &items[i]
+	ca.batch = ca.in.Drain(ca.inbuf)
+	for ca.next = 0; ca.next < len(ca.batch); {
+		it := &ca.batch[ca.next]
+		ca.next++
 		if st := it.h.st; st != nil && st.gen > ca.view.gen {
 			ca.sync(st)
 		}
-		if it.h != ca.view.h || ca.final != nil {
-			continue // read on a connection that has gone
+		if it.answered || it.h != ca.view.h || ca.final != nil {
+			continue // answered ahead, or read on a connection that has gone
 		}
 		ca.handleFrame(&it.m)
 	}
+	items := ca.batch
+	ca.batch, ca.next = nil, 0
 	if cap(items) >= 64 {
 		ca.inbuf = items // busy channels reuse their buffers
 	} else {
@@ -120,13 +123,44 @@ func (ca *chanActor) serverClose() {
 // deliver hands m to the channel's subscriptions.
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done())
+	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done(), &ca.sw, ca.answerAhead)
+}
+
+// answerAhead, called before a delivery waits for its consumer, resolves
+// the pushes whose replies are queued behind it: the consumer may be the
+// caller of such a push, waiting for the reply before it reads again.
+// Only user pushes' replies overtake, and only up to a frame of a newer
+// connection, so that the channel's state changes keep their order. The
+// inbox is taken into the batch for it while the batch holds less than
+// an inbox more.
+func (ca *chanActor) answerAhead() {
+	if len(ca.batch)-ca.next < chanInbox {
+		ca.batch = append(ca.batch, ca.in.Drain(nil)...)
+	}
+	for i := ca.next; i < len(ca.batch); i++ {
+		it := &ca.batch[i]
+		if st := it.h.st; st != nil && st.gen > ca.view.gen {
+			return
+		}
+		if it.answered || it.h != ca.view.h || it.m.Event != wire.EventReply {
+			continue
+		}
+		ref, ok := it.m.Ref.Get()
+		if !ok {
+			continue
+		}
+		if p := ca.sent(ref); p == nil || p.kind != kindUser {
+			continue
+		}
+		it.answered = true
+		ca.handleReply(&it.m)
+	}
 }
 
 func (ca *chanActor) subsChanged() {
 	b := false
 	for _, sub := range ca.subs {
-		b = b || sub.overflow == Block
+		b = b || sub.overflow == Block || sub.overflow == Backpressure
 	}
 	if ca.blocking.Load() != b {
 		ca.blocking.Store(b)

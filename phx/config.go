@@ -17,18 +17,37 @@ import (
 type Overflow int
 
 const (
+	// Backpressure (the default) loses nothing while the consumer makes
+	// progress: a full subscription makes its channel wait for the
+	// consumer, a channel that falls behind makes the socket stop taking
+	// frames, and the connection is read more slowly, so that the server
+	// is pushed back (as the official JS client's single reader does). A
+	// consumer that takes no message for Config.SlowConsumerTimeout is
+	// stuck: what does not fit its buffer is then dropped, counted and
+	// reported (SlowConsumer) until it takes a message again, and the
+	// socket's other topics flow meanwhile. The socket's heartbeat deadline
+	// waits while the socket itself holds frames back. While a channel
+	// waits for a consumer, replies already queued for it still resolve
+	// their pushes, but its new requests (Push, Leave, Subscribe) wait with
+	// it: read a subscription from its own goroutine rather than between
+	// pushes on the same channel.
+	Backpressure Overflow = iota
 	// DropNewest discards the message that does not fit, counts it and
-	// reports a SlowConsumer status (the default; nats.go's model).
-	DropNewest Overflow = iota
+	// reports a SlowConsumer status (nats.go's model).
+	DropNewest
 	// DropOldest discards the oldest buffered message to make room.
 	DropOldest
 	// CloseWithError ends the subscription with ErrSlowConsumer.
 	CloseWithError
-	// Block makes the channel wait for the consumer, and once the
-	// channel's inbox is full, the socket too: it then stops reading
-	// frames for every topic, heartbeat replies included (a stuck consumer
-	// then causes a heartbeat timeout and a reconnect); use it only when
-	// the consumer is known to keep up.
+	// Block waits for the consumer without a bound: the channel, and once
+	// its inbox is full the socket, stop taking frames for every topic
+	// until the consumer takes a message, however long that is: a stuck
+	// consumer stalls the whole socket, and since the heartbeat deadline
+	// waits while the socket holds frames back, a connection that dies
+	// meanwhile is noticed only once the consumer moves again. Use it only
+	// when the consumer is known to keep up. A socket-wide
+	// subscription with Block waits alone: once its queue (1024 messages)
+	// is full, messages are dropped for it and counted.
 	Block
 )
 
@@ -110,10 +129,16 @@ type Config struct {
 	PushBuffer int
 	// SubscriptionBuffer is the default buffer of a subscription. Zero: 256.
 	SubscriptionBuffer int
-	// Overflow is the default overflow policy of subscriptions. Zero: DropNewest.
+	// Overflow is the default overflow policy of subscriptions. Zero:
+	// Backpressure.
 	Overflow Overflow
-	// StatusBuffer bounds the Status stream; when it is full the oldest event
-	// is dropped. Zero: 64.
+	// SlowConsumerTimeout is how long a subscription with the Backpressure
+	// policy waits for its consumer to take a message before it counts it
+	// stuck and drops. Zero: 5 s.
+	SlowConsumerTimeout time.Duration
+	// StatusBuffer bounds each status stream (Status, WatchStatus); when one
+	// is full its oldest event is dropped and counted (Stats.StatusDropped).
+	// Zero: 64.
 	StatusBuffer int
 
 	// ReadLimit bounds an inbound frame in bytes. Zero: 16 MiB.
@@ -182,6 +207,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.SubscriptionBuffer <= 0 {
 		d.SubscriptionBuffer = 256
+	}
+	if d.SlowConsumerTimeout <= 0 {
+		d.SlowConsumerTimeout = 5 * time.Second
 	}
 	if d.StatusBuffer <= 0 {
 		d.StatusBuffer = 64

@@ -107,10 +107,31 @@
 //     subscriptions survive.
 //   - P7 Liveness: a heartbeat unanswered for Config.HeartbeatTimeout closes
 //     the connection and reconnects, so a dead connection is found within
-//     interval + timeout.
-//   - P8 Backpressure: the socket never blocks on a consumer (unless a
-//     subscription asks for Block); each subscription has a bounded buffer
-//     and an Overflow policy; drops are counted and reported as SlowConsumer.
+//     interval + timeout (later only while the socket itself holds frames
+//     back, see P8).
+//   - P8 Backpressure: no message is lost while its consumer makes
+//     progress. With the default policy (Backpressure) a full subscription
+//     makes its channel wait for the consumer, a channel whose inbox is full
+//     makes the socket stop taking frames, and the connection is read more
+//     slowly, so that TCP pushes back on the server, as the official JS
+//     client's single reader does. The client's own stall is never taken
+//     for a dead server: the heartbeat deadline waits while the socket holds
+//     frames back, and while it reads the backlog a stall left. Only a
+//     consumer that takes no message for Config.SlowConsumerTimeout (5 s)
+//     is dropped from: what does not fit its buffer is counted
+//     (Subscription.Dropped, Stats.Dropped) and reported once
+//     (SlowConsumer, ErrSlowConsumer) until it takes a message again, and
+//     the socket's other topics flow meanwhile. Memory stays bounded
+//     throughout: per channel its subscriptions' buffers
+//     (Config.SubscriptionBuffer messages each) plus three times its inbox
+//     (1024 frames queued, up to 2048 being delivered), per socket 256 frames read
+//     ahead and the tapper's queue for socket-wide subscriptions (1024, and
+//     as many being delivered), each frame at most Config.ReadLimit. The
+//     other policies trade completeness for isolation and never hold the
+//     socket back: DropNewest, DropOldest and CloseWithError drop (counted,
+//     reported) as soon as a buffer is full; Block waits without a bound.
+//     Status streams drop their oldest events when full, counted in
+//     Stats.StatusDropped.
 //   - P9 Lifecycle: Close, or the end of Config.Context, stops every
 //     goroutine before Close returns, within a bound even on a blackholed
 //     connection; Close is idempotent and safe to call concurrently.
@@ -139,14 +160,17 @@
 //
 // Routing is a map lookup: topic to the channel that holds it (and, by
 // join_ref, to a channel still leaving that topic). The socket appends each
-// frame to the channel's inbox, a bounded batched queue (1024 frames), and
-// never waits for a channel: a broadcast that finds the inbox full is
-// dropped, counted in Stats.Overflowed and reported as SlowConsumer, so a
-// channel that falls behind delays neither other topics nor heartbeats;
-// replies, phx_error and phx_close are never dropped. Only a channel with a
-// Block subscription makes the socket wait (see Block). The channel takes
-// everything queued at once and delivers it to subscriptions with
-// non-blocking sends, under each subscription's Overflow policy.
+// frame to the channel's inbox, a bounded batched queue (1024 frames). A
+// channel with a subscription that waits for its consumer (Backpressure,
+// Block) whose inbox is full makes the socket stop taking frames until it
+// has room (P8); otherwise the frame is dropped, counted in
+// Stats.Overflowed and reported as SlowConsumer, so such a channel delays
+// neither other topics nor heartbeats. Past the bound go only the replies
+// the channel waits for and one phx_error and one phx_close. The channel
+// takes everything queued at once and delivers it to its subscriptions
+// under each one's Overflow policy. Socket-wide subscriptions are delivered
+// by a goroutine of their own (the tapper), so that the socket actor never
+// waits for a consumer.
 //
 // Control before data: connection changes reach channels through a
 // conflated slot (the latest connection state) that a channel reads before

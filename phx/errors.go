@@ -26,6 +26,8 @@ var (
 	// ErrDisconnected: the push was sent, but the connection dropped or the
 	// channel's server process ended (phx_error) before the reply arrived, so
 	// no reply can come any more. The server may or may not have handled it.
+	// When the channel crashed on the server, a *ServerError is in the
+	// error's chain too.
 	ErrDisconnected = errors.New("phx: disconnected before reply")
 	// ErrNotJoined: Push or Leave on a channel that Join was never called on.
 	ErrNotJoined = errors.New("phx: channel not joined")
@@ -38,6 +40,9 @@ var (
 	// ErrProtocol: the server sent a frame the client could not decode; the
 	// connection is closed and reconnected. The wire error is wrapped.
 	ErrProtocol = errors.New("phx: protocol error")
+	// ErrInvalidArgument: a call was given a value it cannot use (a close
+	// code outside 1000 and 3000 to 4999, for example); nothing was done.
+	ErrInvalidArgument = errors.New("phx: invalid argument")
 )
 
 // ReplyError is a reply whose status is not "ok" (Phoenix's {:error, resp}).

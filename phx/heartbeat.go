@@ -26,6 +26,19 @@ func (a *sockActor) heartbeatTick() error {
 		return nil
 	}
 	if a.hbPush != nil {
+		recv := a.s.nReceived.Load()
+		if a.stalled() || a.batch != nil || a.evq.Len() > 0 || (a.heldBack && recv != a.hbRecv) {
+			// The socket itself holds frames back (waiting for a
+			// consumer), has not handled all it read, or is still reading
+			// the backlog its own stall left: the reply may be behind
+			// those frames, which is no sign of a dead server. Wait
+			// another HeartbeatTimeout; a window with nothing held back
+			// and, after a stall, nothing read decides.
+			a.heldBack = a.heldBack || a.stalled()
+			a.hbRecv = recv
+			a.hbTimer.Reset(a.s.cfg.HeartbeatTimeout)
+			return nil
+		}
 		// Unanswered for HeartbeatTimeout: the connection is presumed dead
 		// (half-open, blackholed). Close it and reconnect.
 		a.unpend(a.hbPush)
@@ -38,6 +51,8 @@ func (a *sockActor) heartbeatTick() error {
 		return nil
 	}
 	a.hbPush = p
+	a.heldBack = a.stalled()
+	a.hbRecv = a.s.nReceived.Load()
 	a.hbTimer.Reset(a.s.cfg.HeartbeatTimeout)
 	return nil
 }

@@ -691,8 +691,10 @@ func TestIntegrationChannelsBothVsns(t *testing.T) {
 			}
 
 			// A crash errors the channel, which rejoins; a stop closes it.
-			if _, err := nw.Push(ctx, "crash", nil); !errors.Is(err, phx.ErrDisconnected) {
-				t.Fatalf("crash push = %v", err)
+			_, err := nw.Push(ctx, "crash", nil)
+			var se *phx.ServerError
+			if !errors.Is(err, phx.ErrDisconnected) || !errors.As(err, &se) || se.Topic != "room:dup" {
+				t.Fatalf("crash push = %v, want ErrDisconnected with the *ServerError", err)
 			}
 			waitStatus(t, ctx, sock, func(j phx.Joined) bool { return j.Topic == "room:dup" })
 			if _, err := nw.Push(ctx, "stop", nil, phx.WithTimeout(time.Second)); !errors.Is(err, phx.ErrClosed) {

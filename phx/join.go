@@ -96,7 +96,9 @@ func (ca *chanActor) rejoin() {
 	}
 	p.ref = ref
 	ca.joinRef = ref
+	ca.in.Admit(ref)
 	if err := ca.send(ref, ref, p.event, p.payload, false); err != nil {
+		ca.in.Revoke(ref)
 		return // the connection is going; the channel errors when it hears
 	}
 	p.joinRef = ref
@@ -167,6 +169,9 @@ func (ca *chanActor) dropJoinPush() {
 	}
 	ca.observeJoin(p, "", ca.abandonedJoin())
 	p.done = true
+	if p.sent {
+		ca.in.Revoke(p.ref)
+	}
 	ca.cancel(&p.dl)
 }
 
@@ -297,7 +302,13 @@ func (ca *chanActor) chanErrored(reason error, server bool) {
 	hadJoin := ca.joinPush != nil
 	ca.dropJoinPush()
 	ca.setState(ChannelErrored)
-	ca.failSession(ErrDisconnected)
+	lost := ErrDisconnected
+	if server {
+		// The channel crashed on the server: its pushes say so, and the
+		// *ServerError is in their error's chain for errors.As.
+		lost = fmt.Errorf("%w: %w", ErrDisconnected, reason)
+	}
+	ca.failSession(lost)
 	if server {
 		ca.scheduleRejoin(reason)
 	} else {
@@ -337,10 +348,12 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 	p.dl.p, p.dl.idx = p, -1
 	p.ref = ca.nextRef()
 	p.joinRef = ca.joinRef
+	ca.in.Admit(p.ref)
 	// Frames of the topic without a join_ref are no longer this channel's,
 	// except the reply to this phx_leave (which has none on vsn 1.0.0).
 	_ = ca.s.mb.Tell(ca.ctx, releaseMsg{ca: ca, leaveRef: p.ref})
 	if err := ca.writePush(p); err != nil {
+		ca.in.Revoke(p.ref)
 		ca.closeChannel(ErrLeft)
 		return
 	}
@@ -364,6 +377,7 @@ func (ca *chanActor) closeChannel(err error) {
 	if p := ca.leavePush(); p != nil {
 		ca.b.leavePush = nil
 		p.done = true
+		ca.in.Revoke(p.ref)
 		ca.cancel(&p.dl)
 	}
 	for ca.b != nil && len(ca.b.buf) > 0 {

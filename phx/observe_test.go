@@ -94,7 +94,7 @@ func TestObserverScriptedSession(t *testing.T) {
 		`push s:1 ok size=7 sent=true status="ok" err=<nil>`,
 		`push s:1 error size=0 sent=true status="error" err=phx: reply "error": {"reason":"nope"}`,
 		`push s:1 noreply size=0 sent=true status="" err=phx: timeout`,
-		`push s:1 crash size=0 sent=true status="" err=phx: disconnected before reply`,
+		`push s:1 crash size=0 sent=true status="" err=phx: disconnected before reply: phx: channel s:1 errored on the server: {}`,
 		"status phx.Rejoining",
 		`join s:1 rejoin=true status="ok" err=<nil>`,
 		"status phx.Joined",

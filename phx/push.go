@@ -142,7 +142,9 @@ func (ca *chanActor) handlePush(p *push) {
 func (ca *chanActor) sendPush(p *push) {
 	p.ref = ca.nextRef()
 	p.joinRef = ca.joinRef
+	ca.in.Admit(p.ref) // before the reply can come
 	if err := ca.writePush(p); err != nil {
+		ca.in.Revoke(p.ref)
 		ca.resolve(p, pushResult{err: err})
 		return
 	}
@@ -241,6 +243,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	if b := ca.b; b == nil {
 		// nothing of it was kept
 	} else if p.sent {
+		ca.in.Revoke(p.ref)
 		if b.pending[p.ref] == p {
 			delete(b.pending, p.ref) // the map goes with b once the channel is idle
 		}

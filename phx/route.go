@@ -79,19 +79,38 @@ func (rt *route) release(ca *chanActor, leaveRef string) {
 // handleFrame routes one frame: heartbeat and ping replies to the socket
 // itself, everything else by topic (a map lookup) to the channel actor
 // that owns it, through that channel's inbox. It never waits for a channel
-// (see chanInbox): a broadcast that finds the inbox full is dropped,
-// counted (Stats.Overflowed) and reported as a SlowConsumer for the topic,
-// unless the channel has a Block subscription, in which case the socket
-// stops taking frames (and only frames) until the inbox has room. Replies,
-// phx_error and phx_close are never dropped: they answer requests of the
-// channel and bring it to a state where it sends no more.
+// (see chanInbox): a frame that finds the inbox full is dropped, counted
+// (Stats.Overflowed) and reported as a SlowConsumer for the topic, unless
+// the channel has a subscription that waits for its consumer, in which
+// case the socket stops taking frames (and only frames) until the inbox
+// has room. Past the bound go only the replies the channel waits for (it
+// holds a ticket for each ref it sent) and one phx_error and one phx_close
+// per overflow, which bring it to a state where it sends no more: so the
+// inbox stays within chanInbox plus the channel's pending pushes plus two,
+// whatever the server sends.
 func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+	if !a.routed {
+		if !a.route(h, m) {
+			return // stalled before the channel took it
+		}
+		a.routed = true
+	}
+	if a.ownReply {
+		a.ownReply = false
+		return // a heartbeat's reply stays inside the socket
+	}
+	a.tap(m)
+}
+
+// route hands m to its channel, or handles it when it is the socket's own;
+// false when m must wait for room in its channel's inbox.
+func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 	if m.Event == wire.EventReply {
 		a.proveHealthy()
 	}
 	if m.Topic == wire.TopicPhoenix && m.Event == wire.EventReply {
-		a.handleReply(m)
-		return
+		a.ownReply = a.handleReply(m)
+		return true
 	}
 	rt := a.routes[m.Topic]
 	jr, hasJR := m.JoinRef.Get()
@@ -122,10 +141,22 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		}
 		var err error
 		switch m.Event {
-		case wire.EventReply, wire.EventError, wire.EventClose:
-			err = ca.in.Force(it)
+		case wire.EventReply:
+			ref, _ := m.Ref.Get()
+			err = ca.in.TryPutKey(it, ref)
+		case wire.EventError, wire.EventClose:
+			err = ca.in.TryPut(it)
+			if errors.Is(err, actor.ErrFull) && ca.ctlOver < 2 {
+				ca.ctlOver++
+				err = ca.in.Force(it)
+			} else if err == nil {
+				ca.ctlOver = 0
+			}
 		default:
 			err = ca.in.TryPut(it)
+			if err == nil {
+				ca.ctlOver = 0
+			}
 		}
 		switch {
 		case err == nil:
@@ -133,7 +164,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 		case errors.Is(err, actor.ErrFull):
 			if ca.blocking.Load() {
 				a.stall = ca
-				return
+				return false
 			}
 			a.s.nOverflowed.Add(1)
 			rt.dropped++
@@ -145,19 +176,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 			a.s.nUnrouted.Add(1) // the channel has just stopped
 		}
 	}
-	a.tap(m)
-}
-
-// tap delivers m to the socket-wide subscriptions.
-func (a *sockActor) tap(m *wire.Message) {
-	a.pruneTaps()
-	if len(a.taps) == 0 || (a.hbPush != nil && m.Topic == wire.TopicPhoenix && m.Ref.String() == a.hbPush.ref) {
-		return
-	}
-	jr, _ := m.JoinRef.Get()
-	ref, _ := m.Ref.Get()
-	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
-	a.taps = deliver(a.s, a.taps, msg, a.ctx.Done())
+	return true
 }
 
 // pruneTaps ends the socket-wide subscriptions closed by a Close that
@@ -167,8 +186,7 @@ func (a *sockActor) pruneTaps() {
 		sub := a.taps[i]
 		select {
 		case <-sub.quit:
-			sub.finish(nil)
-			a.taps = removeSub(a.taps, sub)
+			a.removeTap(sub)
 			i--
 		default:
 		}
@@ -177,22 +195,25 @@ func (a *sockActor) pruneTaps() {
 
 // handleReply handles a reply on the phoenix topic: a heartbeat's or a
 // ping's.
-func (a *sockActor) handleReply(m *wire.Message) {
-	defer a.tap(m)
+// It reports whether m was a heartbeat's reply, which stays inside the
+// socket; a ping's reply, and a reply to nothing, go to the socket-wide
+// subscriptions too.
+func (a *sockActor) handleReply(m *wire.Message) (heartbeat bool) {
 	ref, ok := m.Ref.Get()
 	p := a.pending[ref]
 	if !ok || p == nil {
 		a.s.nUnrouted.Add(1)
-		return
+		return false
 	}
 	if p == a.hbPush {
 		a.s.heartbeatDone(time.Since(p.start))
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)
-		return
+		return true
 	}
 	a.resolve(p, pushResult{rtt: time.Since(p.start)})
+	return false
 }
 
 func removeSub(list []*Subscription, sub *Subscription) []*Subscription {

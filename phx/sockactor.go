@@ -105,7 +105,17 @@ type sockActor struct {
 	batch []connEvent // the batch being handled
 	bi    int         // next event of batch
 	stall *chanActor  // batch waits for room in this channel's inbox
-	outq  []outFrame  // frames of the socket waiting for room in the writer's queue
+	// tapStall: batch waits for room in the tapper's queue; routed: the
+	// current event's frame reached its channel, only the tap is left.
+	tapStall, routed bool
+	// ownReply: the frame being routed was a heartbeat's reply, not tapped.
+	ownReply bool
+	// heldBack: the socket stopped taking frames since the last heartbeat
+	// went out, so its reply may be waiting behind them; hbRecv is the
+	// frames read by the last heartbeat deadline.
+	heldBack bool
+	hbRecv   uint64
+	outq     []outFrame // frames of the socket waiting for room in the writer's queue
 
 	conn    *connHandle // current attempt or open connection
 	open    bool        // conn is open
@@ -128,7 +138,11 @@ type sockActor struct {
 	pending map[string]*push // sent heartbeats and pings by ref
 	routes  map[string]*route
 	chans   map[*chanActor]struct{}
-	taps    []*Subscription
+	taps    []*Subscription // the socket-wide subscriptions, which tapper delivers to
+	tapper  *tapper         // nil until the first socket-wide subscription
+	tapSlow bool            // the tapper's queue overflowed, until it has room
+
+	watchers []*statusWatch // the status streams
 
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
@@ -146,6 +160,11 @@ func newSockActor(s *Socket, ready chan struct{}) *sockActor {
 	}
 }
 
+// initStatus makes the Status stream the first status stream.
+func (a *sockActor) initStatus() {
+	a.watchers = []*statusWatch{{c: a.s.status}}
+}
+
 func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -154,6 +173,7 @@ func stoppedTimer() *time.Timer {
 
 func (a *sockActor) run(ctx context.Context) (err error) {
 	a.ctx = ctx
+	a.initStatus()
 	// Channels are stopped by the socket alone, with the reason it chooses,
 	// once it stops itself.
 	a.chCtx, a.chCancel = context.WithCancelCause(context.WithoutCancel(ctx))
@@ -179,7 +199,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			}
 			break
 		}
-		if a.batch != nil && a.stall == nil {
+		if a.batch != nil && !a.stalled() {
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -192,9 +212,12 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 			out, next = a.conn.out, a.outq[0]
 		}
 		var evReady, space <-chan struct{}
-		if a.stall != nil {
+		switch {
+		case a.stall != nil:
 			space = a.stall.in.Space()
-		} else {
+		case a.tapStall:
+			space = a.tapper.in.Space()
+		default:
 			evReady = a.evq.Ready()
 		}
 		select {
@@ -211,7 +234,7 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-space:
-			a.stall = nil
+			a.stall, a.tapStall = nil, false
 			if err := a.runBatch(); err != nil {
 				return err
 			}
@@ -228,6 +251,8 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 		case <-a.rcTimer.C:
 			a.rcArmed = false
 			a.dial()
+		case <-a.s.statq.Ready():
+			a.flushStatus()
 		case <-a.dlTimer.C:
 			a.dlAt = time.Time{}
 			now := time.Now()
@@ -240,21 +265,28 @@ func (a *sockActor) run(ctx context.Context) (err error) {
 }
 
 // runBatch handles the current batch of connection events from where it
-// stopped; it stops early when a channel's inbox is full and the channel
-// asked to be waited for (a Block subscription).
+// stopped; it stops early when a channel's inbox (or the tapper's queue) is
+// full and a subscription there waits for its consumer (Backpressure,
+// Block). The reader then fills the event queue and waits, and the server
+// is pushed back.
 func (a *sockActor) runBatch() error {
 	for a.bi < len(a.batch) {
 		if err := a.handleEv(&a.batch[a.bi]); err != nil {
 			return err
 		}
-		if a.stall != nil {
+		if a.stalled() {
+			a.heldBack = true
 			return nil
 		}
 		a.bi++
+		a.routed = false
 	}
 	a.evbuf, a.batch, a.bi = a.batch, nil, 0
 	return nil
 }
+
+// stalled: the batch waits for a consumer.
+func (a *sockActor) stalled() bool { return a.stall != nil || a.tapStall }
 
 func (a *sockActor) armDeadlines() {
 	if len(a.dls) == 0 {
@@ -281,8 +313,6 @@ func (a *sockActor) fire(d *deadline) {
 		}
 	}
 }
-
-func (a *sockActor) emit(st Status) { a.s.emit(st) }
 
 func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
 
@@ -361,7 +391,7 @@ func (a *sockActor) onOpen(h *connHandle, c Conn) {
 func (a *sockActor) onLost(err error, req *closeReq) error {
 	wasOpen := a.open
 	a.teardown(a.conn, req)
-	a.stall = nil // the rest of the batch is of the connection that ended
+	a.stall, a.tapStall = nil, false // the rest of the batch is of the connection that ended
 	a.stopHeartbeat()
 	for _, p := range a.pending {
 		if p.kind == kindPing {
@@ -447,12 +477,15 @@ func (a *sockActor) handleMsg(m sockMsg) {
 			rt.release(m.ca, m.leaveRef)
 		}
 	case subscribeMsg:
-		a.taps = append(a.taps, m.sub)
-		m.sub.taken()
+		m.sub.taken() // before the tapper owns it
+		a.addTap(m.sub)
 		m.ack <- struct{}{}
 	case unsubscribeMsg:
-		a.taps = removeSub(a.taps, m.sub)
-		m.sub.finish(nil)
+		a.removeTap(m.sub)
+	case watchMsg:
+		a.watch(m)
+	case unwatchMsg:
+		a.unwatch(m.w)
 	case sockRun:
 		m.runOn(a)
 	}
@@ -464,6 +497,10 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 		reason = cause
 	}
 	a.setState(StateClosed)
+	// Nobody takes connection events any more: a reader waiting for room
+	// to hand over its last error (with the actor's context, which ends
+	// only after Run returns) gives up, so that the wait below ends.
+	a.evq.Close()
 	chErr := ErrClosed
 	if reason != nil && !errors.Is(reason, errUserClose) && !errors.Is(reason, ErrClosed) {
 		chErr = fmt.Errorf("%w: %w", ErrClosed, reason)
@@ -474,10 +511,7 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	for _, p := range a.pending {
 		a.resolve(p, pushResult{err: chErr})
 	}
-	for _, sub := range a.taps {
-		sub.finish(chErr)
-	}
-	a.taps = nil
+	a.taps = nil // the tapper ends them with chErr
 	a.rcTimer.Stop()
 	a.hbTimer.Stop()
 	a.dlTimer.Stop()
@@ -485,12 +519,16 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	// Close every connection: a close frame from its writer, and a hard
 	// close for those whose writer does not finish within CloseTimeout.
 	if a.conn != nil {
-		code := 1000
+		req := &closeReq{code: 1000}
+		var uc *userClose
+		if errors.As(reason, &uc) {
+			req.code, req.reason = uc.code, uc.reason
+		}
 		if !a.open {
-			code = 0
+			req.code = 0
 		}
 		h := a.conn
-		a.teardown(h, &closeReq{code: code})
+		a.teardown(h, req)
 	}
 	if len(a.closing) > 0 {
 		t := time.NewTimer(a.s.cfg.CloseTimeout)
@@ -514,7 +552,6 @@ func (a *sockActor) shutdown(cause, runErr error) error {
 	if !errors.Is(reason, errUserClose) {
 		st = reason
 	}
-	a.emit(Closed{Err: st})
-	close(a.s.status)
+	a.closeStatus(Closed{Err: st})
 	return reason
 }

@@ -35,6 +35,7 @@ type Socket struct {
 	mb     actor.Mailbox[sockMsg]
 	proc   *actor.Proc
 	status chan Status
+	statq  *actor.Queue[Status] // status events for the socket actor to hand on
 	state  atomic.Int32
 	closed atomic.Bool // Close was called
 
@@ -54,6 +55,7 @@ type Socket struct {
 
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
 	stats                                                                        sockStats
+	nStatusDropped                                                               atomic.Uint64
 }
 
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
@@ -77,7 +79,8 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	if err != nil {
 		return nil, newDialError(endpoint, err)
 	}
-	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer)}
+	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer),
+		statq: actor.NewQueue[Status](statusQueue)}
 	if c.Logger != nil {
 		s.logH = c.Logger.Handler()
 	}
@@ -123,9 +126,25 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 // within about 2×Config.CloseTimeout even when the connection is blackholed.
 // It is idempotent and safe to call concurrently; it returns nil, or the
 // error that had already ended the socket.
-func (s *Socket) Close() error {
+func (s *Socket) Close() error { return s.stop(errUserClose) }
+
+// CloseWith is Close with the close code and reason the server receives:
+// 1000 (what Close sends) or an application code from 3000 to 4999, and a
+// reason of at most 123 bytes. Other values return an error wrapping
+// ErrInvalidArgument and leave the socket open.
+func (s *Socket) CloseWith(code int, reason string) error {
+	if code != 1000 && (code < 3000 || code > 4999) {
+		return fmt.Errorf("%w: close code %d is not 1000 or 3000 to 4999", ErrInvalidArgument, code)
+	}
+	if len(reason) > 123 {
+		return fmt.Errorf("%w: close reason of %d bytes is longer than 123", ErrInvalidArgument, len(reason))
+	}
+	return s.stop(&userClose{code: code, reason: reason})
+}
+
+func (s *Socket) stop(cause error) error {
 	s.closed.Store(true)
-	err := s.proc.StopWait(errUserClose)
+	err := s.proc.StopWait(cause)
 	if errors.Is(err, errUserClose) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -133,6 +152,16 @@ func (s *Socket) Close() error {
 }
 
 var errUserClose = errors.New("phx: socket closed by Close")
+
+// userClose is the cause of a CloseWith: an errUserClose with the close
+// frame's code and reason.
+type userClose struct {
+	code   int
+	reason string
+}
+
+func (u *userClose) Error() string        { return errUserClose.Error() }
+func (u *userClose) Is(target error) bool { return target == errUserClose }
 
 // Done is closed when the socket has stopped for good.
 func (s *Socket) Done() <-chan struct{} { return s.proc.Done() }
@@ -154,8 +183,11 @@ func (s *Socket) State() State { return State(s.state.Load()) }
 
 // Status is the socket's stream of typed status events (Connected,
 // Disconnected, Reconnecting, Closed, Joined, Rejoining, ChannelEnded,
-// SlowConsumer). It is one shared, bounded stream: when nobody reads it the
-// oldest events are dropped. It is closed after the final Closed event.
+// SlowConsumer). It is one shared, bounded stream (Config.StatusBuffer):
+// when nobody reads it the oldest events are dropped and counted
+// (Stats.StatusDropped), and readers of it share its events between them;
+// WatchStatus gives each reader a stream of its own. It is closed after the
+// final Closed event.
 func (s *Socket) Status() <-chan Status { return s.status }
 
 // Stats returns the socket's counters. It takes no lock and allocates
@@ -170,6 +202,8 @@ func (s *Socket) Stats() (st Stats) {
 		Dropped:    s.nDropped.Load(),
 		Overflowed: s.nOverflowed.Load(),
 		Reconnects: s.nReconnects.Load(),
+
+		StatusDropped: s.nStatusDropped.Load(),
 	}
 }
 
@@ -238,26 +272,6 @@ func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
 		events:   o.events,
 	}
 	return sub
-}
-
-// emit puts st on the status stream; when it is full the oldest event goes.
-// The socket and channel actors all emit, so room made may be taken by
-// another: a few rounds, then the event is dropped.
-func (s *Socket) emit(st Status) {
-	s.noteStatus(st)
-	for range 4 {
-		select {
-		case s.status <- st:
-			return
-		default:
-		}
-		select {
-		case <-s.status:
-			s.stats.statusDropped.Add(1)
-		default:
-		}
-	}
-	s.stats.statusDropped.Add(1)
 }
 
 // dropped counts a message a subscription's overflow policy dropped and

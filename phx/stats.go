@@ -14,7 +14,6 @@ type sockStats struct {
 	pushesSent, pushesReplied, pushesErrored, pushesTimed atomic.Uint64
 	joins, rejoins                                        atomic.Uint64
 	lost                                                  [NumCauses]atomic.Uint64
-	statusDropped                                         atomic.Uint64
 	channels, subs                                        atomic.Int64
 	hbLast, hbMean                                        atomic.Int64 // nanoseconds
 	pushLatency, heartbeat                                histogram
@@ -33,7 +32,6 @@ func (st *sockStats) fill(out *Stats) {
 	for i := range st.lost {
 		out.ReconnectsBy[i] = st.lost[i].Load()
 	}
-	out.StatusDropped = st.statusDropped.Load()
 	out.Channels = st.channels.Load()
 	out.Subscriptions = st.subs.Load()
 	out.HeartbeatLast = time.Duration(st.hbLast.Load())

@@ -147,7 +147,7 @@ type Stats struct {
 	// ReconnectsBy counts, by Cause, the connections lost and connection
 	// attempts failed that a reconnect followed.
 	ReconnectsBy  [NumCauses]uint64
-	StatusDropped uint64 // status events dropped because the Status stream was full
+	StatusDropped uint64 // status events dropped from full status streams (oldest first)
 
 	Channels      int64 // channels joined now
 	Subscriptions int64 // subscriptions open now

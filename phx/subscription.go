@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Subscription receives a channel's messages (or every message of a socket,
@@ -27,7 +28,7 @@ type Subscription struct {
 	dropped  atomic.Uint64
 
 	s        *Socket
-	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket actor)
+	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket's tapper)
 	events   []string   // nil: all
 	overflow Overflow
 	topic    string
@@ -212,12 +213,30 @@ func (s *TypedSubscription[T]) All(ctx context.Context) iter.Seq2[Typed[T], erro
 	}
 }
 
+// slowWait is the timer an actor waits on consumers with (Backpressure),
+// made the first time it waits and stopped after each wait.
+type slowWait struct{ t *time.Timer }
+
+func (w *slowWait) start(d time.Duration) <-chan time.Time {
+	if w.t == nil {
+		w.t = time.NewTimer(d)
+	} else {
+		w.t.Reset(d)
+	}
+	return w.t.C
+}
+
+func (w *slowWait) stop() { w.t.Stop() }
+
 // deliver hands msg to every subscription in subs that wants it and returns
-// subs without the ones it closed for being slow. It never blocks unless a
-// subscription asked for the Block policy; such a delivery waits for room,
-// for the subscription's Close, or for done. Only the actor that owns subs
-// calls it, so the slow flags need no lock.
-func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}) []*Subscription {
+// subs without the ones it closed for being slow. A full subscription with
+// the Backpressure policy is waited for up to Config.SlowConsumerTimeout
+// (with w), one with Block without a bound; such a wait also ends with the
+// subscription's Close or with done. Only the actor that owns subs calls
+// it, so the slow flags need no lock.
+//
+// ahead, if not nil, is called before a wait.
+func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}, w *slowWait, ahead func()) []*Subscription {
 	for i := 0; i < len(subs); i++ {
 		sub := subs[i]
 		if !sub.wants(msg.Event) {
@@ -230,6 +249,23 @@ func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{})
 		default:
 		}
 		switch sub.overflow {
+		case Backpressure:
+			if sub.slow {
+				// Stuck: dropping until the consumer takes a message.
+				s.dropped(sub)
+				continue
+			}
+			if ahead != nil {
+				ahead()
+			}
+			select {
+			case sub.c <- msg:
+			case <-sub.quit:
+			case <-done:
+			case <-w.start(s.cfg.SlowConsumerTimeout):
+				s.dropped(sub)
+			}
+			w.stop()
 		case DropNewest:
 			s.dropped(sub)
 		case DropOldest:
@@ -248,6 +284,9 @@ func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{})
 			subs = removeSub(subs, sub)
 			i--
 		case Block:
+			if ahead != nil {
+				ahead()
+			}
 			select {
 			case sub.c <- msg:
 			case <-sub.quit:

@@ -34,7 +34,8 @@ type TrackOptions struct {
 	// Zero: DefaultTrackerBuffer.
 	Buffer int
 	// Overflow is what happens when Buffer batches wait and another one
-	// comes. Zero: phx.DropNewest, the new batch is dropped. phx.DropOldest
+	// comes. Zero (phx.Backpressure, which the tracker treats as
+	// phx.DropNewest) or phx.DropNewest: the new batch is dropped. phx.DropOldest
 	// drops the oldest batch not yet begun. phx.CloseWithError ends the
 	// tracker with phx.ErrSlowConsumer. phx.Block stops reading the channel
 	// until the consumer catches up; the channel's messages then wait in the

@@ -412,6 +412,25 @@ func TestTrackerOverflow(t *testing.T) {
 			t.Errorf("kept batch: %s", got)
 		}
 	})
+	t.Run("drop oldest", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		srv := phxtest.NewServer(t, phxtest.DemoConfig())
+		tr, _, _ := observe(t, ctx, srv, &presence.TrackOptions{Buffer: 2, Overflow: phx.DropOldest})
+		// Two batches wait unread, none begun: u3's join drops the
+		// oldest, u1's, and keeps u2's.
+		join(t, ctx, srv, "u1", "laptop")
+		join(t, ctx, srv, "u2", "phone")
+		join(t, ctx, srv, "u3", "tablet")
+		for tr.Stats().Dropped == 0 {
+			if ctx.Err() != nil {
+				t.Fatal(ctx.Err())
+			}
+		}
+		if got := strings.Join(untilSync(t, ctx, tr), ", "); !strings.HasPrefix(got, "join u2 ") {
+			t.Errorf("first kept batch: %s, want u2's", got)
+		}
+	})
 }
 
 // A payload the fold cannot read is reported as Skipped, and the tracker

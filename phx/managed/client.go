@@ -787,9 +787,9 @@ func (c *Client) Dropped(ctx context.Context) (uint64, error) {
 
 // ---- disconnect
 
-// Disconnect closes every socket. code is the reason reported in
-// SocketClosed and DisconnectReason (0: 1000); the close frame itself is
-// phx's 1000. Configs, topics and queued pushes are kept: the next Connect,
+// Disconnect closes every socket with close code code (0: 1000), which the
+// close frame carries when it is 1000 or from 3000 to 4999 (else 1000) and
+// SocketClosed and DisconnectReason report. Configs, topics and queued pushes are kept: the next Connect,
 // Join or push reconnects and rejoins them. A push in flight goes back to
 // the head of its queue.
 func (c *Client) Disconnect(ctx context.Context, code int) error {

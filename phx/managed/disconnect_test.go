@@ -26,8 +26,20 @@ func TestDisconnectKeepsConfigs(t *testing.T) {
 	if _, err := c.Join(ctx, "room:1"); err != nil {
 		t.Fatal(err)
 	}
+	conn, err := srv.WaitJoined(ctx, "room:1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Disconnect(ctx, 4000); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+	case <-ctx.Done():
+		t.Fatal("the server's connection did not end")
+	}
+	if code := conn.ClientCloseCode(); code != 4000 {
+		t.Fatalf("the server saw close code %d, want 4000", code)
 	}
 	if ev := next[managed.SocketClosed](t, c); ev.Code != 4000 || ev.Reconnect {
 		t.Fatalf("closed %+v", ev)

@@ -11,14 +11,14 @@ import (
 // a presence change. The set is closed; use a type switch.
 type Event interface{ isEvent() }
 
-// SocketOpened: a socket of the pool opened a connection (also after a
+// SocketOpened is the event: a socket of the pool opened a connection (also after a
 // reconnect). Socket numbers the pool's sockets from 1.
 type SocketOpened struct {
 	Socket int
 	URL    string
 }
 
-// SocketClosed: a socket's connection ended. Reconnect says whether it
+// SocketClosed is the event: a socket's connection ended. Reconnect says whether it
 // reconnects by itself; Code is the close code (the caller's own for
 // Disconnect). Err is why, nil for a Disconnect.
 type SocketClosed struct {
@@ -28,14 +28,14 @@ type SocketClosed struct {
 	Reconnect bool
 }
 
-// SocketError: opening a socket failed; the client tries again on the
+// SocketError is the event: opening a socket failed; the client tries again on the
 // reconnect schedule while anything waits for it.
 type SocketError struct {
 	Socket int
 	Err    error
 }
 
-// ChannelJoined: topic joined, or joined again after an error or a
+// ChannelJoined is the event: topic joined, or joined again after an error or a
 // reconnect (Rejoin). Response is the server's join response (nil on a
 // rejoin reported by the socket).
 type ChannelJoined struct {
@@ -44,25 +44,25 @@ type ChannelJoined struct {
 	Rejoin   bool
 }
 
-// ChannelJoinError: the server refused the join with Response. The topic
+// ChannelJoinError is the event: the server refused the join with Response. The topic
 // is dropped and its queued pushes fail.
 type ChannelJoinError struct {
 	Topic    string
 	Response json.RawMessage
 }
 
-// ChannelJoinTimeout: no join reply came in time; the channel keeps
+// ChannelJoinTimeout is the event: no join reply came in time; the channel keeps
 // rejoining and a ChannelJoined follows when it succeeds.
 type ChannelJoinTimeout struct{ Topic string }
 
-// ChannelErrored: a joined channel's server process ended (phx_error) or a
+// ChannelErrored is the event: a joined channel's server process ended (phx_error) or a
 // rejoin failed; it rejoins by itself.
 type ChannelErrored struct {
 	Topic string
 	Err   error
 }
 
-// ChannelLeft: the channel is gone: left by the caller (Err nil) or closed
+// ChannelLeft is the event: the channel is gone: left by the caller (Err nil) or closed
 // by the server.
 type ChannelLeft struct {
 	Topic string
@@ -77,19 +77,19 @@ type ChannelEvent struct {
 	Payload json.RawMessage
 }
 
-// PushOK: the server answered the push with status "ok".
+// PushOK is the event: the server answered the push with status "ok".
 type PushOK struct {
 	Push     Push
 	Response json.RawMessage
 }
 
-// PushError: the server answered with another status ({:error, resp}).
+// PushError is the event: the server answered with another status ({:error, resp}).
 type PushError struct {
 	Push     Push
 	Response json.RawMessage
 }
 
-// PushTimeout: no reply came in time (or the connection dropped before
+// PushTimeout is the event: no reply came in time (or the connection dropped before
 // it). With Retry the push is sent again at RetryAt; without, it is dropped.
 // Attempt counts the tries so far, from 1.
 type PushTimeout struct {
@@ -99,42 +99,42 @@ type PushTimeout struct {
 	RetryAt time.Time
 }
 
-// PushFailed: the push cannot be delivered: its channel was refused, left
+// PushFailed is the event: the push cannot be delivered: its channel was refused, left
 // or closed, or the client is shutting down.
 type PushFailed struct {
 	Push Push
 	Err  error
 }
 
-// PushCancelled: the push was dropped by DropPush, DropQueuedPush,
+// PushCancelled is the event: the push was dropped by DropPush, DropQueuedPush,
 // DropTimedOutPush, a cancelled blocking Push, or DisconnectAndReset.
 type PushCancelled struct{ Push Push }
 
-// PresenceState: a presence_state was folded; List is the whole list.
+// PresenceState is the event: a presence_state was folded; List is the whole list.
 type PresenceState struct {
 	Topic string
 	List  []Presence
 }
 
-// PresenceDiff: a presence_diff was folded.
+// PresenceDiff is the event: a presence_diff was folded.
 type PresenceDiff struct {
 	Topic         string
 	Joins, Leaves []Presence
 }
 
-// PresenceJoin: metas joined Key (from a state or a diff).
+// PresenceJoin is the event: metas joined Key (from a state or a diff).
 type PresenceJoin struct {
 	Topic    string
 	Presence Presence
 }
 
-// PresenceLeave: metas left Key.
+// PresenceLeave is the event: metas left Key.
 type PresenceLeave struct {
 	Topic    string
 	Presence Presence
 }
 
-// Overflowed: the stream was full and Dropped events (running total) were
+// Overflowed is the event: the stream was full and Dropped events (running total) were
 // lost under the DropNewest or DropOldest policy. Reported once room is back.
 type Overflowed struct{ Dropped uint64 }
 

@@ -147,8 +147,8 @@ func (j leaveJob) run(ctx context.Context) msg {
 type closeJob struct{ sock *sockRec }
 
 func (j closeJob) run(context.Context) msg {
-	closeSocket(j.sock.s, j.sock.cancel)
-	return closeDone{j.sock}
+	closeSocketWith(j.sock.s, j.sock.cancel, j.sock.code)
+	return closeDone(j)
 }
 
 // abandon releases what a result holds when the actor is gone.

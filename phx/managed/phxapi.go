@@ -32,6 +32,15 @@ func closeSocket(s *phx.Socket, cancel context.CancelFunc) {
 	cancel()
 }
 
+// closeSocketWith closes s with the close code given to Disconnect (zero,
+// or a code a close frame may not carry: Close's 1000).
+func closeSocketWith(s *phx.Socket, cancel context.CancelFunc, code int) {
+	if code == 0 || s.CloseWith(code, "") != nil {
+		_ = s.Close()
+	}
+	cancel()
+}
+
 // openChannel makes the channel of topic on s with params called on every
 // (re)join, and subscribes to all its events before the join so that nothing
 // of the first join session is missed. The subscription blocks rather than

@@ -24,7 +24,8 @@
 // messaging.message.body.size, server.address and server.port, plus
 // phx.join_ref, phx.rejoin and phx.reply.status. A push or join that fails
 // has status Error, the error recorded and error.type: "phx.reply_error",
-// "timeout", "disconnected", "left", "closed", "canceled" or "_OTHER".
+// "timeout", "phx.server_error" (the server's channel crashed),
+// "disconnected", "left", "closed", "canceled" or "_OTHER".
 //
 // # Metrics
 //
@@ -321,6 +322,8 @@ func ErrorType(err error) string {
 		return "phx.reply_error"
 	case errors.Is(err, phx.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, new(*phx.ServerError)):
+		return "phx.server_error"
 	case errors.Is(err, phx.ErrDisconnected):
 		return "disconnected"
 	case errors.Is(err, phx.ErrLeft):

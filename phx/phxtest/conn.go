@@ -75,10 +75,12 @@ type Conn struct {
 	closeSent atomic.Bool
 	closeOnce sync.Once
 	closeCode atomic.Int64
-	paused    atomic.Pointer[chan struct{}] // non-nil while reading is paused
-	parked    atomic.Bool                   // the reader waits for ResumeReading
-	faults    atomic.Pointer[Faults]
-	lpActive  chan struct{} // long-poll requests reset the session timer
+	// clientCloseCode: the code of the close frame the client sent.
+	clientCloseCode atomic.Int64
+	paused          atomic.Pointer[chan struct{}] // non-nil while reading is paused
+	parked          atomic.Bool                   // the reader waits for ResumeReading
+	faults          atomic.Pointer[Faults]
+	lpActive        chan struct{} // long-poll requests reset the session timer
 
 	tasks sync.WaitGroup // Channel.Go goroutines
 
@@ -122,6 +124,10 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // CloseCode is the close code the server sent (0 while open, or after an
 // abrupt drop; 1000 when it answered a client's close).
 func (c *Conn) CloseCode() int { return int(c.closeCode.Load()) }
+
+// ClientCloseCode is the close code of the close frame the client sent
+// (0 until one came, and on long-poll, which has none).
+func (c *Conn) ClientCloseCode() int { return int(c.clientCloseCode.Load()) }
 
 // Received returns the frames received from the client so far, decoded,
 // heartbeats included, oldest first (at most Config.RecordLimit). A numeric

@@ -118,6 +118,10 @@ func (c *Conn) readLoop() {
 				drain(c.ws.UnderlyingConn(), 100*time.Millisecond, time.Second)
 				c.terminate(0, true)
 			default:
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					c.clientCloseCode.Store(int64(ce.Code))
+				}
 				c.terminate(0, true)
 			}
 			return

@@ -1,0 +1,164 @@
+package phx
+
+import (
+	"context"
+	"errors"
+
+	"github.com/phxgo/phxgo/actor"
+	"github.com/phxgo/phxgo/wire"
+)
+
+// tapper delivers to the socket-wide subscriptions (Socket.Subscribe) in a
+// goroutine of its own, started with the first of them: their consumers
+// may be slow or, with Block, stuck, and the socket actor, which reads
+// frames, answers pings and runs the heartbeat, must never wait for them.
+type tapper struct {
+	s    *Socket
+	in   *actor.Queue[tapItem]
+	subs []*Subscription // owned by Run
+	buf  []tapItem
+	sw   slowWait
+}
+
+type tapOp uint8
+
+const (
+	tapMsg    tapOp = iota // deliver msg
+	tapAdd                 // take sub
+	tapRemove              // end sub (Close)
+)
+
+type tapItem struct {
+	op  tapOp
+	msg Message
+	sub *Subscription
+}
+
+// tapQueue bounds the messages waiting for the tapper, as chanInbox does a
+// channel's.
+const tapQueue = chanInbox
+
+func newTapper(s *Socket) *tapper {
+	return &tapper{s: s, in: actor.NewQueue[tapItem](tapQueue)}
+}
+
+// Run delivers until the socket stops; every subscription it holds or was
+// handed then ends with the socket's reason.
+func (t *tapper) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-t.in.Ready():
+		case <-ctx.Done():
+			t.stop(context.Cause(ctx), nil)
+			return nil
+		}
+		items := t.in.Drain(t.buf)
+		for i := range items {
+			if ctx.Err() != nil {
+				t.stop(context.Cause(ctx), items[i:])
+				return nil
+			}
+			it := &items[i]
+			switch it.op {
+			case tapAdd:
+				t.subs = append(t.subs, it.sub)
+			case tapRemove:
+				t.subs = removeSub(t.subs, it.sub)
+				it.sub.finish(nil)
+			case tapMsg:
+				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done(), &t.sw, nil)
+			}
+		}
+		t.buf = items
+	}
+}
+
+func (t *tapper) stop(err error, rest []tapItem) {
+	t.in.Close()
+	rest = append(rest, t.in.Drain(nil)...)
+	for _, it := range rest {
+		switch it.op {
+		case tapAdd:
+			it.sub.finish(err)
+		case tapRemove:
+			it.sub.finish(nil)
+		}
+	}
+	for _, sub := range t.subs {
+		sub.finish(err)
+	}
+	t.subs = nil
+}
+
+// addTap hands sub to the tapper, started if need be.
+func (a *sockActor) addTap(sub *Subscription) {
+	if a.tapper == nil {
+		a.tapper = newTapper(a.s)
+		a.g.Spawn(a.chCtx, a.tapper)
+	}
+	a.taps = append(a.taps, sub)
+	if a.tapper.in.Force(tapItem{op: tapAdd, sub: sub}) != nil {
+		sub.finish(ErrClosed) // the socket is stopping and the tapper gone
+	}
+}
+
+// removeTap has the tapper end sub (Subscription.Close does not wait for it).
+func (a *sockActor) removeTap(sub *Subscription) {
+	a.taps = removeSub(a.taps, sub)
+	if a.tapper == nil || a.tapper.in.Force(tapItem{op: tapRemove, sub: sub}) != nil {
+		sub.finish(nil)
+	}
+}
+
+// tapWaits: a socket-wide subscription waits for its consumer
+// (Backpressure), so the socket waits for the tapper rather than drop. Block
+// does not: its wait has no bound, and the socket's own frames (pings,
+// heartbeats, other topics) must not wait behind it.
+func (a *sockActor) tapWaits() bool {
+	for _, sub := range a.taps {
+		if sub.overflow == Backpressure {
+			return true
+		}
+	}
+	return false
+}
+
+// tap hands m to the tapper for the socket-wide subscriptions that want
+// it. When the tapper has fallen tapQueue messages behind, the socket waits
+// for it (see tapWaits) or m is dropped for them, counted and reported.
+func (a *sockActor) tap(m *wire.Message) {
+	a.pruneTaps()
+	if len(a.taps) == 0 {
+		return
+	}
+	wanted := false
+	for _, sub := range a.taps {
+		wanted = wanted || sub.wants(m.Event)
+	}
+	if !wanted {
+		return
+	}
+	jr, _ := m.JoinRef.Get()
+	ref, _ := m.Ref.Get()
+	msg := Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: jr, Ref: ref}
+	err := a.tapper.in.TryPut(tapItem{op: tapMsg, msg: msg})
+	if !errors.Is(err, actor.ErrFull) {
+		a.tapSlow = false
+		return
+	}
+	if a.tapWaits() {
+		a.tapStall = true // handleFrame taps m again when there is room
+		return
+	}
+	for _, sub := range a.taps {
+		if !sub.wants(m.Event) {
+			continue
+		}
+		n := sub.dropped.Add(1)
+		a.s.nDropped.Add(1)
+		if !a.tapSlow {
+			a.emit(SlowConsumer{Topic: sub.topic, Dropped: n, Err: ErrSlowConsumer})
+		}
+	}
+	a.tapSlow = true
+}
