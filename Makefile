@@ -47,6 +47,7 @@ soak:
 
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
+	cd phx/otelphx && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
 
 # demo starts the in-process dev server and three simulated users (about ten seconds).
 demo:

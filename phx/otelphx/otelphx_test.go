@@ -67,7 +67,7 @@ func spanLine(s sdktrace.ReadOnlySpan) string {
 			attrs = append(attrs, string(kv.Key)+"=*")
 			continue
 		}
-		attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+		attrs = append(attrs, string(kv.Key)+"="+kv.Value.String())
 	}
 	sort.Strings(attrs)
 	line := fmt.Sprintf("%s kind=%s status=%s %s", s.Name(), s.SpanKind(), s.Status().Code, strings.Join(attrs, " "))
@@ -77,7 +77,7 @@ func spanLine(s sdktrace.ReadOnlySpan) string {
 	for _, e := range s.Events() {
 		var ea []string
 		for _, kv := range e.Attributes {
-			v := kv.Value.Emit()
+			v := kv.Value.String()
 			if e.Name == "phx.disconnected" && kv.Key == "exception.message" {
 				// The text after the code is the transport's own.
 				if i := strings.Index(v, "1006: "); i >= 0 {
@@ -266,7 +266,7 @@ func points(rm metricdata.ResourceMetrics) map[string]string {
 			if a.Key == "server.address" || a.Key == "server.port" {
 				continue
 			}
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+			kv = append(kv, string(a.Key)+"="+a.Value.String())
 		}
 		sort.Strings(kv)
 		return name + "{" + strings.Join(kv, ",") + "}"
