@@ -142,8 +142,8 @@ func TestStatsAllocatesNothing(t *testing.T) {
 func TestStatsStatusDropped(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	// Nobody reads Status: of Connected, Joined and ChannelEnded, a buffer
-	// of one keeps the last.
+	// Nobody reads Status: of Connected, Joined, ChannelEnded and Closed,
+	// a buffer of one keeps the last and counts the three before it.
 	sock := dial(t, demo(t), &phx.Config{StatusBuffer: 1, HeartbeatInterval: -1})
 	ch := sock.Channel("echo:sd", nil)
 	if _, err := ch.Join(ctx); err != nil {
@@ -152,10 +152,15 @@ func TestStatsStatusDropped(t *testing.T) {
 	if err := ch.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := sock.Stats().StatusDropped; n != 2 {
-		t.Fatalf("status dropped %d, want 2", n)
+	sock.Close()
+	if n := sock.Stats().StatusDropped; n != 3 {
+		t.Fatalf("status dropped %d, want 3", n)
 	}
-	if st := <-sock.Status(); st != (phx.ChannelEnded{Topic: "echo:sd", Err: phx.ErrLeft}) {
-		t.Fatalf("kept %v", st)
+	var kept []phx.Status
+	for st := range sock.Status() {
+		kept = append(kept, st)
+	}
+	if len(kept) != 1 || kept[0] != (phx.Closed{}) {
+		t.Fatalf("kept %v", kept)
 	}
 }
