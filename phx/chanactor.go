@@ -508,6 +508,7 @@ func (ca *chanActor) fire(d *deadline) {
 }
 
 func (ca *chanActor) setState(st ChannelState) {
+	ca.s.stats.channelState(ca.state, st)
 	ca.state = st
 	ca.on.Store(ca.view.h)
 	ca.stateA.Store(int32(st))
@@ -539,6 +540,7 @@ func (ca *chanActor) handleReq(m chanMsg) {
 
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
 	ca.f.add(sub)
+	sub.taken()
 	ca.subsChanged()
 	ack <- struct{}{}
 }

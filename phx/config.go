@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -147,6 +148,19 @@ type Config struct {
 	// CloseTimeout bounds the close handshake; after it the connection is
 	// dropped. Close returns within about twice this. Zero: 500 ms.
 	CloseTimeout time.Duration
+
+	// Logger receives the socket's records (see the package doc's
+	// Observability section). Nil: the socket logs nothing. Its handler's
+	// level decides, per record: a slog.LevelVar set to Debug on a live
+	// socket logs every frame from the next one on, and set back to Info
+	// stops it.
+	Logger *slog.Logger
+	// LogPayload bounds how many payload bytes a Debug frame record shows
+	// (secrets redacted). Zero: 200. Negative: none.
+	LogPayload int
+	// Observer receives the socket's events for metrics and tracing (see
+	// Observer). Nil: none.
+	Observer Observer
 }
 
 func (c *Config) withDefaults() Config {

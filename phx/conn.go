@@ -153,6 +153,7 @@ func (a *sockActor) connLoop(ctx context.Context, h *connHandle, u string, heade
 			}
 			return
 		}
+		a.s.onFrame(ctx, Received, op, b)
 		var m wire.Message
 		if deferCheck {
 			m, err = wire.DecodeEnvelope(op, b)
@@ -212,6 +213,8 @@ func (a *sockActor) writeLoop(ctx context.Context, h *connHandle, c Conn) {
 	for {
 		select {
 		case f := <-h.out:
+			// Before the write, so that a frame is seen before its answer.
+			a.s.onFrame(ctx, Sent, f.op, f.data)
 			if err := c.WriteMessage(f.op, f.data, time.Now().Add(cfg.WriteTimeout)); err != nil {
 				_ = c.Close()
 				return

@@ -188,4 +188,19 @@
 // pushes still wait on. Each actor keeps one timer over a deadline heap for
 // its timeouts and rejoin; an idle channel keeps none. An idle joined
 // channel costs about 3.5 KiB, two thirds of it its goroutine's stack.
+//
+// # Observability
+//
+// Config.Logger (log/slog) receives status records at Info (Warn for slow
+// consumers, protocol errors and refused upgrades) and every frame sent and
+// received at Debug, the level asked of the handler at every frame, so that
+// a slog.LevelVar switches frame logging on a live socket (see
+// ExampleConfig_logger). Socket.Frames taps the raw frames of both
+// directions. Stats counts frames, bytes, pushes by outcome, joins,
+// rejoins, reconnects by Cause, drops and gauges, with histograms of push
+// latency and heartbeat round trips, read without a lock. Config.Observer
+// is told of every status event, join, push and heartbeat as it happens:
+// the adapters phx/expvarphx and phx/otelphx (OpenTelemetry, a module of
+// its own) are built on it. Secrets are redacted in every record, status
+// line and Frame.String; raw Frame.Data is not.
 package phx

@@ -36,6 +36,9 @@ type push struct {
 
 	ref, joinRef string
 	sent, done   bool
+	ctx          context.Context // the caller's, for observers
+	rejoin       bool            // a join push after the first
+	observed     bool            // a join push whose outcome was observed
 	dl           deadline
 }
 
@@ -96,7 +99,11 @@ func (ca *chanActor) userReply(p *push, rep Reply) {
 	res := pushResult{reply: rep}
 	if rep.Status != "ok" {
 		res.err = &ReplyError{Status: rep.Status, Response: rep.Response}
+		ca.s.stats.pushesErrored.Add(1)
+	} else {
+		ca.s.stats.pushesReplied.Add(1)
 	}
+	ca.s.stats.pushLatency.observe(time.Since(p.start))
 	ca.resolve(p, res)
 }
 
@@ -142,6 +149,7 @@ func (ca *chanActor) sendPush(p *push) {
 		return
 	}
 	p.sent = true
+	ca.s.stats.pushesSent.Add(1)
 	if p.kind == kindSend {
 		ca.resolve(p, pushResult{}) // written: nothing to wait for
 		return
@@ -242,6 +250,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	} else if i := slices.Index(b.buf, p); i >= 0 {
 		b.buf = slices.Delete(b.buf, i, i+1)
 	}
+	ca.observePush(p, &r)
 	if p.reply != nil {
 		p.reply <- r // capacity 1, sent once
 	}
@@ -250,6 +259,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 func (ca *chanActor) pushTimeout(p *push) {
 	switch p.kind {
 	case kindUser, kindSend:
+		ca.s.stats.pushesTimed.Add(1)
 		ca.resolve(p, pushResult{err: ErrTimeout})
 	case kindJoin:
 		ca.joinTimeout(p)

@@ -204,6 +204,7 @@ func (a *sockActor) handleReply(m *wire.Message) (heartbeat bool) {
 		return false
 	}
 	if p == a.hbPush {
+		a.s.heartbeatDone(time.Since(p.start))
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)

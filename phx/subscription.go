@@ -47,6 +47,7 @@ type Subscription struct {
 	closed    bool  // C is closed
 	spare     bool  // in its owner's list of rings to release
 	heldSince int64 // clock (nanoseconds) since the message past the buffer waits; 0: none waits
+	counted   bool  // in Stats.Subscriptions
 }
 
 // subChanCap is the capacity of C: what a subscription holds ready for its
@@ -103,6 +104,9 @@ func (sub *Subscription) finish(err error) {
 	sub.closed, sub.ended = true, true
 	clear(sub.ring)
 	sub.ring, sub.head, sub.n = nil, 0, 0
+	if sub.counted {
+		sub.s.stats.subs.Add(-1)
+	}
 	sub.err.Store(&err)
 	close(sub.c)
 }

@@ -183,8 +183,61 @@ func TestListenReportsReconnect(t *testing.T) {
 func TestListenVerboseFrames(t *testing.T) {
 	t.Parallel()
 	srv := demoServer(t)
-	c := start(t, "listen", "-v", srv.URL(), "echo:x")
-	c.stderr.wait(t, `< ["1", "1", "echo:x", "phx_reply", {"response":{},"status":"ok"}]`)
+	c := start(t, "listen", "-v", "-params", `{"token":"j0in-s3cret"}`, "-socket", "user_token=s0ck-s3cret", srv.URL(), "echo:x")
+	c.stderr.wait(t, `> ["1","1","echo:x","phx_join",{"token":"REDACTED"}]`)
+	c.stderr.wait(t, `< ["1","1","echo:x","phx_reply",{"response":{},"status":"ok"}]`)
+	c.stop()
+	c.exit(t) // 0, or 130 when the stop came before Join returned
+	if out := c.stderr.String(); strings.Contains(out, "s3cret") {
+		t.Fatalf("stderr:\n%s", out)
+	}
+}
+
+func TestListenLogLevel(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "listen", "-log-level", "info", srv.URL(), "room:lobby")
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	srv.Conns()[0].Drop()
+	c.stderr.wait(t, `level=INFO msg="phx: disconnected" err.code=1006`)
+	c.stderr.wait(t, `level=INFO msg="phx: reconnecting" attempt=1`)
+	c.stderr.wait(t, `level=INFO msg="phx: connected" url=ws://`)
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	c.stop()
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if out := c.stderr.String(); strings.Contains(out, "phx listen: joined") {
+		t.Fatalf("status lines beside the records:\n%s", out)
+	}
+}
+
+func TestPushLogLevelDebug(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "push", "-log-level", "debug", "-params", "password=p4ss-s3cret", "-token", "t0k-s3cret", srv.URL(), "echo:d", "hi", `{"api_key":"k3y-s3cret"}`)
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	out := c.stderr.String()
+	for _, want := range []string{
+		`level=INFO msg="phx: connected"`,
+		`level=DEBUG msg="phx: frame" dir=sent topic=echo:d event=phx_join join_ref=1 ref=1`,
+		`payload="{\"password\":\"REDACTED\"}"`,
+		`level=DEBUG msg="phx: frame" dir=sent topic=echo:d event=hi`,
+		`level=DEBUG msg="phx: frame" dir=received topic=echo:d event=phx_reply`,
+		`level=INFO msg="phx: channel ended" topic=echo:d err="phx: channel left"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in stderr:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Fatalf("a secret in stderr:\n%s", out)
+	}
+	if c := start(t, "push", "-log-level", "loud", srv.URL(), "echo:d", "hi"); c.exit(t) != exitUsage {
+		t.Fatal("a bad -log-level is not a usage error")
+	}
 }
 
 func TestPushOutcomes(t *testing.T) {
