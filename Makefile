@@ -5,10 +5,16 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 JS_DIR    := testdata/js
 
-.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo backpressure mutate
+.PHONY: test vet js bench fuzz lint demo demo-managed serve golden chaos soak bench-demo backpressure mutate otel
 
 test: vet js
 	$(GO) test -race ./...
+	$(MAKE) otel
+
+# otel vets and tests the OpenTelemetry adapter, a module of its own so that
+# the main module does not depend on OpenTelemetry.
+otel:
+	cd phx/otelphx && $(GO) vet ./... && $(GO) test -race ./...
 
 vet:
 	$(GO) vet ./...
@@ -41,8 +47,9 @@ soak:
 
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
+	cd phx/otelphx && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -checks all,-ST1000,-ST1003 ./...
 
-# demo starts the in-process dev server and three simulated users (about ten seconds).
+# demo starts the in-process dev server, three simulated users and a managed client (about fourteen seconds).
 demo:
 	$(GO) run ./cmd/phx demo
 

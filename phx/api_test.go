@@ -161,15 +161,15 @@ func TestSubscribeErrors(t *testing.T) {
 		h := connect(t, &Config{HeartbeatInterval: -1})
 		ch, jm := h.joined("room:1")
 		sub := mustSub(t, ch, Events("a"), Events("b"), WithBuffer(3))
-		if cap(sub.c) != 3 {
-			t.Fatalf("buffer %d", cap(sub.c))
+		if n := cap(sub.c) + int(sub.bound); n != 3 {
+			t.Fatalf("buffer %d", n)
 		}
 		for _, ev := range []string{"a", "c", "b"} {
 			h.srv.push(t, jm.JoinRef.String(), "room:1", ev, "{}")
 		}
 		synctest.Wait()
-		if a, b := <-sub.C(), <-sub.C(); a.Event != "a" || b.Event != "b" || len(sub.C()) != 0 {
-			t.Fatalf("got %s %s and %d more", a.Event, b.Event, len(sub.C()))
+		if a, b := <-sub.C(), <-sub.C(); a.Event != "a" || b.Event != "b" || buffered(t, sub) != 0 {
+			t.Fatalf("got %s %s and %d more", a.Event, b.Event, buffered(t, sub))
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

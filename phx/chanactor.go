@@ -119,6 +119,7 @@ type chanActor struct {
 
 	view       *connState // the connection this actor knows of
 	inbuf      []inItem
+	ahead      []inItem // answerAhead's other array, while a wait lasts
 	batch      []inItem // the frames pump is handling
 	next       int      // batch[next:] is still to be handled
 	state      ChannelState
@@ -129,8 +130,9 @@ type chanActor struct {
 	timeout    time.Duration
 	joinRef    string
 	joinPush   *push
-	subs       []*Subscription
-	sw         slowWait  // waits on consumers
+	f          fanout    // the subscriptions
+	seen       uint64    // frames taken from the inbox so far
+	leaveMark  uint64    // seen when the channel started leaving
 	b          *chanBusy // nil while the channel has nothing in flight
 
 	// waiting lists the user pushes sent and not resolved, by ref, for the
@@ -200,7 +202,7 @@ func (ca *chanActor) tidy() bool {
 	}
 	ca.tidyAt = now + 1
 	ca.b = nil
-	ca.sw = slowWait{} // stopped after its last wait
+	ca.f.stopTimer()
 	ca.g.Spawn(ca.ctx, ca)
 	return true
 }
@@ -252,6 +254,7 @@ var noConn = &connState{}
 
 func newChanActor(s *Socket, ch *Channel, g *actor.Group) *chanActor {
 	ca := &chanActor{s: s, g: g, ch: ch, done: make(chan struct{}), in: actor.NewQueue[inItem](chanInbox), view: noConn}
+	ca.f.s = s
 	ca.mb = chanBox{actor.NewQueueSharing[chanMsg](chanMailbox, ca.in)}
 	return ca
 }
@@ -290,24 +293,40 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		if ca.b != nil && ca.tidy() {
 			return nil // a fresh stack goes on; see above
 		}
-		ca.park()
+		took := ca.park()
 		// Control before data: the socket's stop, the connection state
-		// and the frames read (pump), due deadlines, then requests.
+		// and the frames read (pump), due deadlines, then requests. While
+		// a message waits for its consumer (fanout), frames wait too,
+		// except the replies that can go ahead; requests do not.
 		if ctx.Err() != nil {
 			ca.stop()
 			break
 		}
-		ca.pump()
+		ca.f.flush()
+		ca.f.expire()
+		if ca.f.isHeld() {
+			ca.answerAhead()
+		} else {
+			ca.pump()
+		}
 		if ca.nDeadlines() > 0 && ca.final == nil {
 			ca.fireDue()
 		}
 		// Requests left unhandled when the channel closes stay so: their
 		// callers see done and the channel's final error.
-		var buf []chanMsg
+		var buf, reqs []chanMsg
 		if ca.b != nil {
 			buf, ca.b.reqbuf = ca.b.reqbuf, nil
 		}
-		reqs := ca.mb.q.Drain(buf)
+		if took {
+			// Only a consumer woke the actor: a request queued since the
+			// last drain left a token, and the next park returns at once.
+			if ca.b != nil {
+				ca.b.reqbuf = buf
+			}
+		} else {
+			reqs = ca.mb.q.Drain(buf)
+		}
 		for i := 0; i < len(reqs) && ca.final == nil; i++ {
 			ca.handleReq(reqs[i])
 			if ca.idle() && ca.retire() {
@@ -318,13 +337,55 @@ func (ca *chanActor) Run(ctx context.Context) error {
 		if ca.b != nil && cap(reqs) >= 64 {
 			ca.b.reqbuf = reqs // many callers at once: reuse the batches' arrays
 		}
+		if len(reqs) > 0 && ca.f.isHeld() && ca.final == nil {
+			// A push sent meanwhile waits for a reply: empty the inbox
+			// so that the reply's arrival wakes the actor.
+			ca.answerAhead()
+		}
 		if ca.idle() && ca.retire() {
 			break
 		}
 		ca.armTimer()
 	}
 	ca.exit()
+	ca.linger()
 	return nil
+}
+
+// linger, once the channel has closed for good, gives its subscriptions'
+// consumers what they still hold (ring) before their C closes, for as long
+// as they take a message every Config.SlowConsumerTimeout; what is left
+// then is dropped and counted. The socket's stop ends it at once.
+func (ca *chanActor) linger() {
+	f := &ca.f
+	for f.pending() && ca.ctx.Err() == nil {
+		f.pruneClosing()
+		f.flush()
+		if !f.pending() {
+			break
+		}
+		if f.wait(nil, ca.ctx.Done(), nil, ca.s.cfg.SlowConsumerTimeout) == -2 {
+			for _, sub := range f.subs {
+				for range sub.n {
+					f.s.dropped(sub)
+				}
+			}
+			break
+		}
+	}
+	for _, sub := range f.subs {
+		err := context.Cause(ca.ctx)
+		if sub.endErr != nil {
+			err = *sub.endErr
+		}
+		sub.finish(err)
+	}
+	clear(f.subs)
+	f.subs, f.pend = nil, nil
+	if f.w != nil {
+		f.w.held = nil
+	}
+	f.stopTimer()
 }
 
 var clockStart = time.Now()
@@ -333,18 +394,37 @@ var clockStart = time.Now()
 func clockSecond() uint32 { return uint32(time.Since(clockStart) / time.Second) }
 
 // park waits for a wake token (requests, frames, a new connection state),
-// the socket's stop, or the channel's timer when it is armed.
-func (ca *chanActor) park() {
+// the socket's stop, the channel's timer when it is armed, or, while
+// consumers lag, one of them taking a message; it reports that last case
+// (no token was taken).
+func (ca *chanActor) park() bool {
 	var tc <-chan time.Time
 	if ca.b != nil && ca.b.timer != nil {
 		tc = ca.b.timer.C
+	}
+	if ca.batch != nil && !ca.f.isHeld() {
+		// A wait stopped pump: frames may be left in the batch, and the
+		// inbox took more without a token.
+		return false
+	}
+	if ca.f.pending() {
+		switch ca.f.wait(ca.in.Ready(), ca.ctx.Done(), tc, 0) {
+		case 2:
+			ca.b.timerAt = time.Time{}
+		case -1, -2:
+			return true
+		}
+		return false
 	}
 	select {
 	case <-ca.in.Ready():
 	case <-ca.ctx.Done():
 	case <-tc:
 		ca.b.timerAt = time.Time{}
+	case <-ca.f.releaseC():
+		ca.f.release()
 	}
+	return false
 }
 
 // stop closes the channel as the socket stops.
@@ -355,7 +435,7 @@ func (ca *chanActor) stop() {
 
 // idle: never joined and no subscription, the actor need not run.
 func (ca *chanActor) idle() bool {
-	return ca.final == nil && !ca.joinedOnce && len(ca.subs) == 0
+	return ca.final == nil && !ca.joinedOnce && len(ca.f.subs) == 0
 }
 
 func (ca *chanActor) fireDue() {
@@ -384,6 +464,9 @@ func (ca *chanActor) exit() {
 	ca.setState(ChannelClosed)
 	if ca.b != nil && ca.b.timer != nil {
 		ca.b.timer.Stop()
+	}
+	if !ca.f.pending() {
+		ca.f.stopTimer()
 	}
 	if !ca.retired.Load() && ca.ctx.Err() == nil {
 		_ = ca.s.mb.Tell(ca.ctx, goneMsg{ca: ca})
@@ -431,6 +514,7 @@ func (ca *chanActor) fire(d *deadline) {
 }
 
 func (ca *chanActor) setState(st ChannelState) {
+	ca.s.stats.channelState(ca.state, st)
 	ca.state = st
 	ca.on.Store(ca.view.h)
 	ca.stateA.Store(int32(st))
@@ -461,13 +545,13 @@ func (ca *chanActor) handleReq(m chanMsg) {
 }
 
 func (ca *chanActor) subscribe(sub *Subscription, ack chan struct{}) {
-	ca.subs = append(ca.subs, sub)
+	ca.f.add(sub)
+	sub.taken()
 	ca.subsChanged()
 	ack <- struct{}{}
 }
 
 func (ca *chanActor) unsubscribe(sub *Subscription) {
-	ca.subs = removeSub(ca.subs, sub)
+	ca.f.discard(sub)
 	ca.subsChanged()
-	sub.finish(nil)
 }

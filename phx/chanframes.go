@@ -14,25 +14,39 @@ import (
 // connection dropped still resolves its push.
 func (ca *chanActor) pump() {
 	cur := ca.s.conn.Load()
-	ca.batch = ca.in.Drain(ca.inbuf)
-	for ca.next = 0; ca.next < len(ca.batch); {
-		it := &ca.batch[ca.next]
-		ca.next++
-		if st := it.h.st; st != nil && st.gen > ca.view.gen {
-			ca.sync(st)
+	for fresh := false; !fresh; {
+		if ca.batch == nil {
+			// The rest of a batch a wait stopped goes first.
+			ca.batch, ca.next, fresh = ca.in.Drain(ca.inbuf), 0, true
+			ca.inbuf = nil
 		}
-		if it.answered || it.h != ca.view.h || ca.final != nil {
-			continue // answered ahead, or read on a connection that has gone
+		for ca.next < len(ca.batch) {
+			it := &ca.batch[ca.next]
+			ca.next++
+			ca.seen++
+			if st := it.h.st; st != nil && st.gen > ca.view.gen {
+				ca.sync(st)
+			}
+			if it.answered || it.h != ca.view.h || ca.final != nil {
+				continue // answered ahead, or read on a connection that has gone
+			}
+			ca.handleFrame(&it.m)
+			if ca.f.isHeld() && !ca.f.force {
+				// A message waits for its consumer: the rest waits with
+				// it, and the connection state taken above is applied
+				// after it.
+				ca.answerAhead()
+				return
+			}
 		}
-		ca.handleFrame(&it.m)
-	}
-	items := ca.batch
-	ca.batch, ca.next = nil, 0
-	if cap(items) >= 64 {
-		ca.inbuf = items // busy channels reuse their buffers
-	} else {
-		clear(items)
-		ca.inbuf = nil // idle ones keep none
+		items := ca.batch
+		ca.batch, ca.next, ca.ahead = nil, 0, nil
+		if cap(items) >= 64 {
+			ca.inbuf = items // busy channels reuse their buffers
+		} else {
+			clear(items)
+			ca.inbuf = nil // idle ones keep none
+		}
 	}
 	if ca.final == nil {
 		ca.sync(cur)
@@ -95,14 +109,14 @@ func (ca *chanActor) handleFrame(m *wire.Message) {
 	case wire.EventClose:
 		ca.serverClose()
 	default:
-		if ca.state == ChannelErrored || ca.state == ChannelLeaving {
+		if ca.state == ChannelErrored || (ca.state == ChannelLeaving && ca.seen > ca.leaveMark) {
 			// The session ended (phx_error, lost connection, leave);
 			// whatever still arrives for it belongs to no session we can
 			// stamp.
 			ca.s.nStale.Add(1)
 			return
 		}
-		if len(ca.subs) > 0 {
+		if len(ca.f.subs) > 0 {
 			ca.deliver(m)
 		}
 	}
@@ -123,7 +137,7 @@ func (ca *chanActor) serverClose() {
 // deliver hands m to the channel's subscriptions.
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	ca.subs = deliver(ca.s, ca.subs, msg, ca.ctx.Done(), &ca.sw, ca.answerAhead)
+	ca.f.deliver(msg)
 }
 
 // answerAhead, called before a delivery waits for its consumer, resolves
@@ -133,9 +147,37 @@ func (ca *chanActor) deliver(m *wire.Message) {
 // connection, so that the channel's state changes keep their order. The
 // inbox is taken into the batch for it while the batch holds less than
 // an inbox more.
+//
+// The reply to the channel's leave ends the channel: the frames ahead of it
+// are handled first, in order, their messages going past the buffers of
+// the subscriptions that wait (memory the batch's bound already counts),
+// so that the consumers get every message the channel took before it
+// closed.
 func (ca *chanActor) answerAhead() {
+	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
+		return // no reply to look for
+	}
+	if b := ca.b; b == nil || len(b.pending) == 0 && b.leavePush == nil {
+		return // no reply to look for
+	}
 	if len(ca.batch)-ca.next < chanInbox {
-		ca.batch = append(ca.batch, ca.in.Drain(nil)...)
+		// Two arrays in turn, as pump does: a wait woken per message
+		// takes a few frames at a time.
+		got := ca.in.Drain(ca.ahead)
+		ca.batch = append(ca.batch, got...)
+		clear(got)
+		ca.ahead = got[:0]
+	}
+	if lp := ca.leavePush(); lp != nil {
+		for i := ca.next; i < len(ca.batch); i++ {
+			it := &ca.batch[i]
+			if ref, ok := it.m.Ref.Get(); ok && it.m.Event == wire.EventReply && ref == lp.ref && it.h == ca.view.h {
+				ca.f.force = true
+				ca.pump()
+				ca.f.force = false
+				return
+			}
+		}
 	}
 	for i := ca.next; i < len(ca.batch); i++ {
 		it := &ca.batch[i]
@@ -159,7 +201,7 @@ func (ca *chanActor) answerAhead() {
 
 func (ca *chanActor) subsChanged() {
 	b := false
-	for _, sub := range ca.subs {
+	for _, sub := range ca.f.subs {
 		b = b || sub.overflow == Block || sub.overflow == Backpressure
 	}
 	if ca.blocking.Load() != b {

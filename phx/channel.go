@@ -179,7 +179,7 @@ func (ch *Channel) push(ctx context.Context, kind pushKind, event string, payloa
 			return pushResult{}, err
 		}
 		p := &push{kind: kind, event: event, payload: data, binary: bin,
-			reply: make(chan pushResult, 1), timeout: o.timeout, start: start}
+			reply: make(chan pushResult, 1), timeout: o.timeout, start: start, ctx: ctx}
 		if err := ca.mb.Tell(ctx, pushReq{p: p}); err != nil {
 			if !errors.Is(err, actor.ErrStopped) {
 				return pushResult{}, err

@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,10 +27,10 @@ const (
 	// reported (SlowConsumer) until it takes a message again, and the
 	// socket's other topics flow meanwhile. The socket's heartbeat deadline
 	// waits while the socket itself holds frames back. While a channel
-	// waits for a consumer, replies already queued for it still resolve
-	// their pushes, but its new requests (Push, Leave, Subscribe) wait with
-	// it: read a subscription from its own goroutine rather than between
-	// pushes on the same channel.
+	// waits for a consumer it still serves its requests (Push, Send, Leave,
+	// Subscribe, Close) and resolves pushes with the replies it has taken
+	// in, so a goroutine may push and then read the subscription; after a
+	// Leave the consumer still gets every message read before it.
 	Backpressure Overflow = iota
 	// DropNewest discards the message that does not fit, counts it and
 	// reports a SlowConsumer status (nats.go's model).
@@ -147,6 +148,19 @@ type Config struct {
 	// CloseTimeout bounds the close handshake; after it the connection is
 	// dropped. Close returns within about twice this. Zero: 500 ms.
 	CloseTimeout time.Duration
+
+	// Logger receives the socket's records (see the package doc's
+	// Observability section). Nil: the socket logs nothing. Its handler's
+	// level decides, per record: a slog.LevelVar set to Debug on a live
+	// socket logs every frame from the next one on, and set back to Info
+	// stops it.
+	Logger *slog.Logger
+	// LogPayload bounds how many payload bytes a Debug frame record shows
+	// (secrets redacted). Zero: 200. Negative: none.
+	LogPayload int
+	// Observer receives the socket's events for metrics and tracing (see
+	// Observer). Nil: none.
+	Observer Observer
 }
 
 func (c *Config) withDefaults() Config {

@@ -104,6 +104,7 @@ func (h *connHandle) tryWrite(f outFrame, timeout time.Duration) (ok bool, err e
 		h.tok <- struct{}{}
 		return false, nil
 	}
+	h.a.s.onFrame(h.ctx, Sent, f.op, f.data) // before the write, as the writer does
 	if err := h.wc.WriteMessage(f.op, f.data, time.Now().Add(timeout)); err != nil {
 		// The token is kept: the connection is done for, and the writer
 		// ends with it (the reader's error cancels its context).
@@ -253,6 +254,7 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 			}
 			return
 		}
+		a.s.onFrame(ctx, Received, op, b)
 		var m wire.Message
 		if deferCheck {
 			m, err = wire.DecodeEnvelope(op, b)
@@ -323,6 +325,8 @@ func (a *sockActor) writeLoop(ctx context.Context, h *connHandle, c Conn) {
 		for drained := false; !drained; {
 			select {
 			case f := <-h.out:
+				// Before the write, so that a frame is seen before its answer.
+				a.s.onFrame(ctx, Sent, f.op, f.data)
 				err := c.WriteMessage(f.op, f.data, time.Now().Add(cfg.WriteTimeout))
 				h.queued.Add(-1)
 				if err != nil {

@@ -123,8 +123,11 @@
 //     (SlowConsumer, ErrSlowConsumer) until it takes a message again, and
 //     the socket's other topics flow meanwhile. Memory stays bounded
 //     throughout: per channel its subscriptions' buffers
-//     (Config.SubscriptionBuffer messages each) plus three times its inbox
-//     (1024 frames queued, up to 2048 being delivered), per socket 256 frames read
+//     (Config.SubscriptionBuffer messages each, allocated only while
+//     messages wait: an idle subscription costs under 512 bytes) plus
+//     three times its inbox (1024 frames queued, up to 2048 being
+//     delivered, which a Leave hands to the subscriptions past their
+//     buffers), per socket 256 frames read
 //     ahead and the tapper's queue for socket-wide subscriptions (1024, and
 //     as many being delivered), each frame at most Config.ReadLimit. The
 //     other policies trade completeness for isolation and never hold the
@@ -197,4 +200,19 @@
 // pushes still wait on. Each actor keeps one timer over a deadline heap for
 // its timeouts and rejoin; an idle channel keeps none. An idle joined
 // channel costs about 3.5 KiB, two thirds of it its goroutine's stack.
+//
+// # Observability
+//
+// Config.Logger (log/slog) receives status records at Info (Warn for slow
+// consumers, protocol errors and refused upgrades) and every frame sent and
+// received at Debug, the level asked of the handler at every frame, so that
+// a slog.LevelVar switches frame logging on a live socket (see
+// ExampleConfig_logger). Socket.Frames taps the raw frames of both
+// directions. Stats counts frames, bytes, pushes by outcome, joins,
+// rejoins, reconnects by Cause, drops and gauges, with histograms of push
+// latency and heartbeat round trips, read without a lock. Config.Observer
+// is told of every status event, join, push and heartbeat as it happens:
+// the adapters phx/expvarphx and phx/otelphx (OpenTelemetry, a module of
+// its own) are built on it. Secrets are redacted in every record, status
+// line and Frame.String; raw Frame.Data is not.
 package phx

@@ -1,5 +1,10 @@
 package phx
 
+import (
+	"context"
+	"testing"
+)
+
 // Requests that only tests send to the actors. They reach the actors through
 // sockRun and chanRun, so the production message sets stay free of them.
 
@@ -52,3 +57,14 @@ type chanFuncReq struct{ f func(*chanActor) }
 func (chanFuncReq) isChanMsg() {}
 
 func (m chanFuncReq) runOn(ca *chanActor) { m.f(ca) }
+
+// buffered is what a channel's subscription holds for its consumer: C and
+// its owner's queue, asked of the owner.
+func buffered(t testing.TB, sub *Subscription) int {
+	t.Helper()
+	r := make(chan int, 1)
+	if err := sub.ca.mb.Tell(context.Background(), chanFuncReq{f: func(*chanActor) { r <- len(sub.c) + int(sub.n) }}); err != nil {
+		t.Fatal(err)
+	}
+	return <-r
+}

@@ -31,7 +31,7 @@ func (c *recConn) WriteMessage(_ wire.Opcode, data []byte, _ time.Time) error {
 func (c *recConn) Close() error { return nil }
 
 func newTestHandle(c Conn) *connHandle {
-	h := &connHandle{out: make(chan outFrame, 4), tok: make(chan struct{}, 1), wc: c}
+	h := &connHandle{a: &sockActor{s: &Socket{}}, ctx: context.Background(), out: make(chan outFrame, 4), tok: make(chan struct{}, 1), wc: c}
 	h.tok <- struct{}{}
 	h.writing.Store(true) // a writer runs: the test plays its part
 	return h
@@ -67,6 +67,9 @@ func TestDirectWriteKeepsOrder(t *testing.T) {
 	}
 	if got := c.got; len(got) != 2 || got[0] != "a" || got[1] != "c" {
 		t.Fatalf("written %q", got)
+	}
+	if st := h.a.s.Stats(); st.Sent != 2 {
+		t.Fatalf("Stats.Sent %d after two direct writes", st.Sent)
 	}
 	// Someone else holds the token: queue.
 	<-h.tok

@@ -1,6 +1,10 @@
 package phx
 
-import "github.com/phxgo/phxgo/wire"
+import (
+	"time"
+
+	"github.com/phxgo/phxgo/wire"
+)
 
 func (a *sockActor) resetHeartbeat() {
 	a.stopHeartbeat()
@@ -41,7 +45,7 @@ func (a *sockActor) heartbeatTick() error {
 		a.hbPush = nil
 		return a.onLost(ErrHeartbeatTimeout, &closeReq{code: 1000, reason: "heartbeat timeout"})
 	}
-	p := &push{kind: kindHeartbeat, event: wire.EventHeartbeat}
+	p := &push{kind: kindHeartbeat, event: wire.EventHeartbeat, start: time.Now()}
 	p.dl.idx = -1
 	if a.sendRaw(p) != nil {
 		return nil

@@ -72,7 +72,7 @@ func (ca *chanActor) rejoin() {
 	if ca.joinPush != nil {
 		ca.dropJoinPush()
 	}
-	p := &push{kind: kindJoin, event: wire.EventJoin, timeout: ca.timeout, start: time.Now()}
+	p := &push{kind: kindJoin, event: wire.EventJoin, timeout: ca.timeout, start: time.Now(), rejoin: ca.firstDone}
 	p.dl.p, p.dl.idx = p, -1
 	ca.joinPush = p
 	ca.setState(ChannelJoining)
@@ -167,6 +167,7 @@ func (ca *chanActor) dropJoinPush() {
 	if p == nil {
 		return
 	}
+	ca.observeJoin(p, "", ca.abandonedJoin())
 	p.done = true
 	if p.sent {
 		ca.in.Revoke(p.ref)
@@ -175,6 +176,11 @@ func (ca *chanActor) dropJoinPush() {
 }
 
 func (ca *chanActor) joinReply(r Reply) {
+	var err error
+	if r.Status != "ok" {
+		err = &ReplyError{Status: r.Status, Response: r.Response}
+	}
+	ca.observeJoin(ca.joinPush, r.Status, err)
 	ca.dropJoinPush()
 	if r.Status == "ok" {
 		ca.joined(r.Response)
@@ -184,6 +190,11 @@ func (ca *chanActor) joinReply(r Reply) {
 }
 
 func (ca *chanActor) joined(resp json.RawMessage) {
+	if ca.firstDone {
+		ca.s.stats.rejoins.Add(1)
+	} else {
+		ca.s.stats.joins.Add(1)
+	}
 	ca.setState(ChannelJoined)
 	ca.rejoinBoReset()
 	ca.cancelRejoin()
@@ -230,6 +241,7 @@ func (ca *chanActor) joinTimeout(p *push) {
 	if p != ca.joinPush {
 		return
 	}
+	ca.observeJoin(p, "", ErrTimeout)
 	ca.dropJoinPush()
 	if p.sent && ca.view.h != nil {
 		// phoenix.js: tell the server to drop the join that may still come.
@@ -328,6 +340,10 @@ func (ca *chanActor) leave(timeout time.Duration, reply chan error) {
 	ca.cancelRejoin()
 	ca.dropJoinPush()
 	ca.setState(ChannelLeaving)
+	// The frames already taken in were read before the leave: the
+	// channel's subscribers get them, though a wait for a consumer may
+	// hand them over after this (see handleFrame).
+	ca.leaveMark = ca.seen + uint64(len(ca.batch)-ca.next) + uint64(ca.in.Len())
 	if ca.view.h == nil || !wasInSession {
 		ca.closeChannel(ErrLeft)
 		return
@@ -372,10 +388,7 @@ func (ca *chanActor) closeChannel(err error) {
 		ca.resolve(ca.b.buf[0], pushResult{err: err})
 	}
 	ca.failSession(err)
-	for _, sub := range ca.subs {
-		sub.finish(err)
-	}
-	ca.subs = nil
+	ca.f.endAll(err, !ca.stopping)
 	ca.firstOutcome(joinResult{err: err})
 	if b := ca.b; b != nil {
 		for _, w := range b.leaveWait {

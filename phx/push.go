@@ -38,7 +38,10 @@ type push struct {
 
 	ref, joinRef string
 	sent, done   bool
-	listed       bool // in its channel's waiting table (see deliverDirect)
+	listed       bool            // in its channel's waiting table (see deliverDirect)
+	ctx          context.Context // the caller's, for observers
+	rejoin       bool            // a join push after the first
+	observed     bool            // a join push whose outcome was observed
 	dl           deadline
 
 	// given is set by whoever sends the one result on reply: the channel
@@ -100,6 +103,12 @@ func (ca *chanActor) badReply(p *push, err error) {
 }
 
 func (ca *chanActor) userReply(p *push, rep Reply) {
+	if rep.Status != "ok" {
+		ca.s.stats.pushesErrored.Add(1)
+	} else {
+		ca.s.stats.pushesReplied.Add(1)
+	}
+	ca.s.stats.pushLatency.observe(time.Since(p.start))
 	ca.resolve(p, userResult(rep))
 }
 
@@ -195,6 +204,7 @@ func (ca *chanActor) sendPush(p *push) {
 		return
 	}
 	p.sent = true
+	ca.s.stats.pushesSent.Add(1)
 	if p.kind == kindSend {
 		ca.resolve(p, pushResult{}) // written: nothing to wait for
 		return
@@ -306,6 +316,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 	} else if i := slices.Index(b.buf, p); i >= 0 {
 		b.buf = slices.Delete(b.buf, i, i+1)
 	}
+	ca.observePush(p, &r)
 	if p.reply != nil && p.given.CompareAndSwap(false, true) {
 		p.reply <- r // capacity 1, sent once
 	}
@@ -314,6 +325,7 @@ func (ca *chanActor) resolve(p *push, r pushResult) {
 func (ca *chanActor) pushTimeout(p *push) {
 	switch p.kind {
 	case kindUser, kindSend:
+		ca.s.stats.pushesTimed.Add(1)
 		ca.resolve(p, pushResult{err: ErrTimeout})
 	case kindJoin:
 		ca.joinTimeout(p)

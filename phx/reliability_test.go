@@ -73,7 +73,7 @@ func TestSocketEndingByItselfDoesNotHang(t *testing.T) {
 		sub.Close() // the socket goes on, meets the bad payload and ends
 		sleep(time.Second)
 		if h.sock.State() != StateClosed {
-			t.Fatalf("state %v", h.sock.State())
+			t.Fatalf("state %v %+v inbox %d evq %d", h.sock.State(), h.sock.Stats(), ca.in.Len(), h.evqLen())
 		}
 		select {
 		case <-h.sock.Done():
@@ -287,8 +287,8 @@ func TestStuckConsumerIsBounded(t *testing.T) {
 		if got, want := stuck.Dropped(), uint64(n-4); got != want {
 			t.Fatalf("dropped %d, want %d", got, want)
 		}
-		if len(stuck.C()) != 4 {
-			t.Fatalf("buffered %d", len(stuck.C()))
+		if buffered(t, stuck) != 4 {
+			t.Fatalf("buffered %d", buffered(t, stuck))
 		}
 		st := h.sock.Stats()
 		if st.Dropped != n-4 || st.Overflowed != 0 || st.Reconnects != 0 {

@@ -266,11 +266,9 @@ func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 func (a *sockActor) pruneTaps() {
 	for i := 0; i < len(a.taps); i++ {
 		sub := a.taps[i]
-		select {
-		case <-sub.quit:
+		if sub.closing.Load() {
 			a.removeTap(sub)
 			i--
-		default:
 		}
 	}
 }
@@ -288,6 +286,7 @@ func (a *sockActor) handleReply(m *wire.Message) (heartbeat bool) {
 		return false
 	}
 	if p == a.hbPush {
+		a.s.heartbeatDone(time.Since(p.start))
 		a.hbPush = nil
 		a.unpend(p)
 		a.hbTimer.Reset(a.s.cfg.HeartbeatInterval)

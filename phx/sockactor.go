@@ -464,6 +464,7 @@ func (a *sockActor) onLost(err error, req *closeReq) error {
 	if fatal != nil {
 		return fatal
 	}
+	a.s.stats.lost[CauseOf(err)].Add(1)
 	a.attempt++
 	a.setState(StateWaiting)
 	a.emit(Reconnecting{Attempt: a.attempt, Delay: delay})
@@ -514,6 +515,7 @@ func (a *sockActor) handleMsg(m sockMsg) {
 			a.publishRoute(m.ca.ch.topic)
 		}
 	case subscribeMsg:
+		m.sub.taken() // before the tapper owns it
 		a.addTap(m.sub)
 		m.ack <- struct{}{}
 	case unsubscribeMsg:

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -45,7 +47,15 @@ type Socket struct {
 	// mailbox: a channel needs only the latest state).
 	conn atomic.Pointer[connState]
 
+	// frameTaps are the open frame taps (nil: none), replaced whole by the
+	// socket actor and read by the connections' reader and writer.
+	frameTaps atomic.Pointer[[]*FrameTap]
+	// logH is Config.Logger's handler (nil without a logger), asked at
+	// every frame whether Debug is on.
+	logH slog.Handler
+
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
+	stats                                                                        sockStats
 	nStatusDropped                                                               atomic.Uint64
 }
 
@@ -72,6 +82,9 @@ func Connect(ctx context.Context, endpoint string, cfg *Config) (*Socket, error)
 	}
 	s := &Socket{cfg: c, endpoint: ep, ser: ser, status: make(chan Status, c.StatusBuffer),
 		statq: actor.NewQueue[Status](statusQueue)}
+	if c.Logger != nil {
+		s.logH = c.Logger.Handler()
+	}
 	s.conn.Store(noConn)
 	done := make(chan struct{})
 	s.mb = actor.NewMailbox[sockMsg](64, done)
@@ -178,8 +191,10 @@ func (s *Socket) State() State { return State(s.state.Load()) }
 // final Closed event.
 func (s *Socket) Status() <-chan Status { return s.status }
 
-// Stats returns the socket's counters.
-func (s *Socket) Stats() Stats {
+// Stats returns the socket's counters. It takes no lock and allocates
+// nothing, so it may be polled often.
+func (s *Socket) Stats() (st Stats) {
+	defer s.stats.fill(&st)
 	return Stats{
 		Received:   s.nReceived.Load(),
 		Stale:      s.nStale.Load(),
@@ -249,9 +264,10 @@ func (s *Socket) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subsc
 
 func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
 	o := s.subOpts(opts)
+	c := min(o.buffer, subChanCap)
 	sub := &Subscription{
-		c:        make(chan Message, o.buffer),
-		quit:     make(chan struct{}),
+		c:        make(chan Message, c),
+		bound:    int32(min(o.buffer-c, math.MaxInt32-1)),
 		s:        s,
 		overflow: o.overflow,
 		topic:    topic,

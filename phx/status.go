@@ -134,5 +134,26 @@ type Stats struct {
 	Overflowed uint64 // broadcasts dropped because a channel's actor fell 1024 frames behind
 	Reconnects uint64 // connections opened after the first
 
+	Sent          uint64 // frames written
+	BytesReceived uint64 // in the frames read, as the transport gave them
+	BytesSent     uint64 // in the frames written
+
+	PushesSent     uint64 // Channel.Push frames written
+	PushesReplied  uint64 // pushes answered "ok"
+	PushesErrored  uint64 // pushes answered with another status
+	PushesTimedOut uint64 // pushes with no reply within their timeout
+	Joins          uint64 // channels joined for the first time
+	Rejoins        uint64 // channels joined again after an error or a reconnect
+	// ReconnectsBy counts, by Cause, the connections lost and connection
+	// attempts failed that a reconnect followed.
+	ReconnectsBy  [NumCauses]uint64
 	StatusDropped uint64 // status events dropped from full status streams (oldest first)
+
+	Channels      int64 // channels joined now
+	Subscriptions int64 // subscriptions open now
+
+	HeartbeatLast time.Duration // the last heartbeat's round trip
+	HeartbeatMean time.Duration // its exponentially weighted mean (1/8 per sample)
+	HeartbeatRTT  Histogram     // heartbeat round trips
+	PushLatency   Histogram     // from Push to its reply, for replied pushes
 }

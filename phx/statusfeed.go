@@ -60,6 +60,7 @@ func (s *Socket) WatchStatus(ctx context.Context) <-chan Status {
 // emit queues st for the status streams; an event that finds the queue
 // full is dropped and counted.
 func (s *Socket) emit(st Status) {
+	s.noteStatus(st)
 	if s.statq.TryPut(st) != nil {
 		s.nStatusDropped.Add(1)
 	}
@@ -67,6 +68,7 @@ func (s *Socket) emit(st Status) {
 
 // emit hands st to the streams after what the other actors queued before.
 func (a *sockActor) emit(st Status) {
+	a.s.noteStatus(st)
 	a.flushStatus()
 	a.fanOut(st)
 }

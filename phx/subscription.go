@@ -4,9 +4,7 @@ import (
 	"context"
 	"iter"
 	"slices"
-	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Subscription receives a channel's messages (or every message of a socket,
@@ -15,28 +13,47 @@ import (
 // C is closed in the end, always: soon after Close (Err is then nil), when the
 // channel is left (ErrLeft), closed by the server or the socket (ErrClosed),
 // refused at its first join (*JoinError), or overflowed with the
-// CloseWithError policy (ErrSlowConsumer). Subscriptions survive rejoins and
-// reconnects. Messages arrive in the order the socket read them.
+// CloseWithError policy (ErrSlowConsumer). Except after Close or the
+// socket's end, C closes once the consumer has taken what was buffered, as
+// long as it takes a message every Config.SlowConsumerTimeout (the rest is
+// then dropped and counted). Subscriptions survive rejoins and reconnects.
+// Messages arrive in the order the socket read them.
 //
 // Concurrency: all methods are safe for concurrent use. One goroutine
 // usually ranges over C.
+//
+// An idle subscription costs a few hundred bytes whatever its buffer: C
+// holds two messages, and its owner keeps the rest of the buffer in a queue
+// of its own that grows as needed and goes about a second after it drains.
 type Subscription struct {
-	c        chan Message
-	quit     chan struct{} // closed by Close, wakes a Block delivery
-	quitOnce sync.Once
-	err      atomic.Pointer[error]
-	dropped  atomic.Uint64
+	c       chan Message
+	err     atomic.Pointer[error]
+	dropped atomic.Uint64
+	closing atomic.Bool // Close was called
 
-	s        *Socket
-	ca       *chanActor // the owner; nil for a socket-wide subscription (owned by the socket's tapper)
-	events   []string   // nil: all
-	overflow Overflow
-	topic    string
+	s      *Socket
+	ca     *chanActor // the owner; nil for a socket-wide subscription (owned by the socket's tapper)
+	events []string   // nil: all
+	topic  string
 
 	// Owned by the owning actor.
-	slow   bool // in an overflow episode
-	closed bool
+	ring      []Message // what C has no room for, oldest at head; released a while after it empties
+	head, n   int32
+	bound     int32  // the most ring holds within the buffer (the buffer less cap(C))
+	endErr    *error // set when the subscription ends with messages still in ring
+	overflow  Overflow
+	slow      bool  // in an overflow episode
+	ended     bool  // takes no more messages
+	closed    bool  // C is closed
+	spare     bool  // in its owner's list of rings to release
+	heldSince int64 // clock (nanoseconds) since the message past the buffer waits; 0: none waits
+	counted   bool  // in Stats.Subscriptions
 }
+
+// subChanCap is the capacity of C: what a subscription holds ready for its
+// consumer without its owner's help. Two messages keep an idle
+// subscription under 512 bytes.
+const subChanCap = 2
 
 // C is the receive side. It is closed when the subscription ends.
 func (sub *Subscription) C() <-chan Message { return sub.c }
@@ -58,8 +75,7 @@ func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 // discarded. A Block delivery waiting on the subscription gives up at once.
 // Idempotent.
 func (sub *Subscription) Close() {
-	sub.quitOnce.Do(func() {
-		close(sub.quit)
+	if sub.closing.CompareAndSwap(false, true) {
 		if ca := sub.ca; ca != nil {
 			// One request per subscription, so past the bound is fine;
 			// a closed queue means the actor ends every subscription
@@ -72,22 +88,62 @@ func (sub *Subscription) Close() {
 		// heartbeat reply at the latest); a stopped one ended every
 		// subscription.
 		sub.s.mb.TryTell(unsubscribeMsg{sub: sub})
-	})
+	}
 }
 
 func (sub *Subscription) wants(event string) bool {
 	return sub.events == nil || slices.Contains(sub.events, event)
 }
 
-// finish closes C with err; owning actor only (or the subscriber before
-// any actor took it).
+// finish closes C with err at once, discarding what ring holds; owning
+// actor only (or the subscriber before any actor took it).
 func (sub *Subscription) finish(err error) {
 	if sub.closed {
 		return
 	}
-	sub.closed = true
+	sub.closed, sub.ended = true, true
+	clear(sub.ring)
+	sub.ring, sub.head, sub.n = nil, 0, 0
+	if sub.counted {
+		sub.s.stats.subs.Add(-1)
+	}
 	sub.err.Store(&err)
 	close(sub.c)
+}
+
+// push appends m to ring, growing it up to the buffer (and the one
+// message past it that waits, see fanout).
+func (sub *Subscription) push(m Message) {
+	if int(sub.n) == len(sub.ring) {
+		size := max(4, 2*len(sub.ring))
+		if limit := int(sub.bound) + 1; len(sub.ring) < limit {
+			size = min(size, limit) // past it only when forced (fanout.force)
+		}
+		r := make([]Message, size)
+		for i := range int(sub.n) {
+			r[i] = sub.ring[(int(sub.head)+i)%len(sub.ring)]
+		}
+		sub.ring, sub.head = r, 0
+	}
+	sub.ring[(int(sub.head)+int(sub.n))%len(sub.ring)] = m
+	sub.n++
+}
+
+// front is ring's oldest message.
+func (sub *Subscription) front() Message { return sub.ring[sub.head] }
+
+// pop drops ring's oldest message. An empty ring stays for its owner to
+// release (fanout.release).
+func (sub *Subscription) pop() {
+	sub.ring[sub.head] = Message{}
+	sub.head = (sub.head + 1) % int32(len(sub.ring))
+	sub.n--
+}
+
+// popBack drops ring's newest message.
+func (sub *Subscription) popBack() {
+	sub.n--
+	sub.ring[(int(sub.head)+int(sub.n))%len(sub.ring)] = Message{}
 }
 
 // All iterates over the subscription's messages until it ends or ctx is
@@ -207,88 +263,4 @@ func (s *TypedSubscription[T]) All(ctx context.Context) iter.Seq2[Typed[T], erro
 			}
 		}
 	}
-}
-
-// slowWait is the timer an actor waits on consumers with (Backpressure),
-// made the first time it waits and stopped after each wait.
-type slowWait struct{ t *time.Timer }
-
-func (w *slowWait) start(d time.Duration) <-chan time.Time {
-	if w.t == nil {
-		w.t = time.NewTimer(d)
-	} else {
-		w.t.Reset(d)
-	}
-	return w.t.C
-}
-
-func (w *slowWait) stop() { w.t.Stop() }
-
-// deliver hands msg to every subscription in subs that wants it and returns
-// subs without the ones it closed for being slow. A full subscription with
-// the Backpressure policy is waited for up to Config.SlowConsumerTimeout
-// (with w), one with Block without a bound; such a wait also ends with the
-// subscription's Close or with done. Only the actor that owns subs calls
-// it, so the slow flags need no lock.
-//
-// ahead, if not nil, is called before a wait.
-func deliver(s *Socket, subs []*Subscription, msg Message, done <-chan struct{}, w *slowWait, ahead func()) []*Subscription {
-	for i := 0; i < len(subs); i++ {
-		sub := subs[i]
-		if !sub.wants(msg.Event) {
-			continue
-		}
-		select {
-		case sub.c <- msg:
-			sub.slow = false
-			continue
-		default:
-		}
-		switch sub.overflow {
-		case Backpressure:
-			if sub.slow {
-				// Stuck: dropping until the consumer takes a message.
-				s.dropped(sub)
-				continue
-			}
-			if ahead != nil {
-				ahead()
-			}
-			select {
-			case sub.c <- msg:
-			case <-sub.quit:
-			case <-done:
-			case <-w.start(s.cfg.SlowConsumerTimeout):
-				s.dropped(sub)
-			}
-			w.stop()
-		case DropNewest:
-			s.dropped(sub)
-		case DropOldest:
-			select {
-			case <-sub.c:
-			default:
-			}
-			select {
-			case sub.c <- msg:
-			default:
-			}
-			s.dropped(sub)
-		case CloseWithError:
-			s.dropped(sub)
-			sub.finish(ErrSlowConsumer)
-			subs = removeSub(subs, sub)
-			i--
-		case Block:
-			if ahead != nil {
-				ahead()
-			}
-			select {
-			case sub.c <- msg:
-			case <-sub.quit:
-			case <-done:
-			}
-		}
-	}
-	return subs
 }

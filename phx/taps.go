@@ -13,11 +13,12 @@ import (
 // may be slow or, with Block, stuck, and the socket actor, which reads
 // frames, answers pings and runs the heartbeat, must never wait for them.
 type tapper struct {
-	s    *Socket
-	in   *actor.Queue[tapItem]
-	subs []*Subscription // owned by Run
-	buf  []tapItem
-	sw   slowWait
+	s     *Socket
+	in    *actor.Queue[tapItem]
+	f     fanout // owned by Run
+	buf   []tapItem
+	items []tapItem // the batch Run handles
+	next  int       // items[next:] is still to be handled
 }
 
 type tapOp uint8
@@ -39,43 +40,64 @@ type tapItem struct {
 const tapQueue = chanInbox
 
 func newTapper(s *Socket) *tapper {
-	return &tapper{s: s, in: actor.NewQueue[tapItem](tapQueue)}
+	t := &tapper{s: s, in: actor.NewQueue[tapItem](tapQueue)}
+	t.f.s = s
+	return t
 }
 
 // Run delivers until the socket stops; every subscription it holds or was
-// handed then ends with the socket's reason.
+// handed then ends with the socket's reason. While a message waits for its
+// consumer (fanout), the tapper takes nothing from its queue, which fills
+// and holds the socket back (see tapWaits); a Close still ends its
+// subscription at once (removeTap wakes the tapper).
 func (t *tapper) Run(ctx context.Context) error {
 	for {
-		select {
-		case <-t.in.Ready():
-		case <-ctx.Done():
-			t.stop(context.Cause(ctx), nil)
+		switch {
+		case t.next < len(t.items) && !t.f.isHeld():
+			// The rest of a batch a wait stopped.
+		case t.f.pending():
+			t.f.wait(t.in.Ready(), ctx.Done(), nil, 0)
+		default:
+			select {
+			case <-t.in.Ready():
+			case <-ctx.Done():
+			case <-t.f.releaseC():
+				t.f.release()
+			}
+		}
+		if ctx.Err() != nil {
+			t.stop(context.Cause(ctx))
 			return nil
 		}
-		items := t.in.Drain(t.buf)
-		for i := range items {
-			if ctx.Err() != nil {
-				t.stop(context.Cause(ctx), items[i:])
-				return nil
-			}
-			it := &items[i]
+		t.f.pruneClosing()
+		t.f.flush()
+		t.f.expire()
+		if t.f.isHeld() {
+			continue
+		}
+		if t.next >= len(t.items) {
+			t.buf, t.items = t.items, t.in.Drain(t.buf)
+			t.next = 0
+		}
+		for t.next < len(t.items) && !t.f.isHeld() {
+			it := &t.items[t.next]
+			t.next++
 			switch it.op {
 			case tapAdd:
-				t.subs = append(t.subs, it.sub)
+				t.f.add(it.sub)
 			case tapRemove:
-				t.subs = removeSub(t.subs, it.sub)
-				it.sub.finish(nil)
+				t.f.discard(it.sub)
 			case tapMsg:
-				t.subs = deliver(t.s, t.subs, it.msg, ctx.Done(), &t.sw, nil)
+				t.f.deliver(it.msg)
 			}
+			*it = tapItem{}
 		}
-		t.buf = items
 	}
 }
 
-func (t *tapper) stop(err error, rest []tapItem) {
+func (t *tapper) stop(err error) {
 	t.in.Close()
-	rest = append(rest, t.in.Drain(nil)...)
+	rest := append(t.items[t.next:], t.in.Drain(nil)...)
 	for _, it := range rest {
 		switch it.op {
 		case tapAdd:
@@ -84,10 +106,9 @@ func (t *tapper) stop(err error, rest []tapItem) {
 			it.sub.finish(nil)
 		}
 	}
-	for _, sub := range t.subs {
-		sub.finish(err)
-	}
-	t.subs = nil
+	t.items, t.next = nil, 0
+	t.f.endAll(err, false)
+	t.f.stopTimer()
 }
 
 // addTap hands sub to the tapper, started if need be.
@@ -109,7 +130,10 @@ func (a *sockActor) removeTap(sub *Subscription) {
 	a.tapsChanged()
 	if a.tapper == nil || a.tapper.in.Force(tapItem{op: tapRemove, sub: sub}) != nil {
 		sub.finish(nil)
+		return
 	}
+	a.tapper.in.Wake() // a tapper that waits for a consumer takes nothing queued
+
 }
 
 // tapWaits: a socket-wide subscription waits for its consumer

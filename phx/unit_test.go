@@ -883,8 +883,8 @@ func TestSlowConsumer(t *testing.T) {
 				h.srv.push(t, j2.JoinRef.String(), "room:ok", "n", string(rune('0'+i)))
 			}
 			synctest.Wait()
-			if len(good.C()) != 10 {
-				t.Fatalf("healthy topic got %d", len(good.C()))
+			if buffered(t, good) != 10 {
+				t.Fatalf("healthy topic got %d", buffered(t, good))
 			}
 			if stuck.Dropped() != 8 || oldest.Dropped() != 8 {
 				t.Fatalf("dropped %d %d", stuck.Dropped(), oldest.Dropped())
@@ -1437,8 +1437,8 @@ func TestChannelInboxOverflow(t *testing.T) {
 			}
 			h.srv.reply(t, pm, "ok", `"r"`)
 			synctest.Wait()
-			if len(good.C()) != chanInbox+extra {
-				t.Fatalf("healthy topic got %d, stats %+v", len(good.C()), h.sock.Stats())
+			if buffered(t, good) != chanInbox+extra {
+				t.Fatalf("healthy topic got %d, stats %+v", buffered(t, good), h.sock.Stats())
 			}
 			if st := h.sock.Stats(); st.Overflowed != extra || st.Dropped != 0 {
 				t.Fatalf("stats %+v", st)
@@ -1455,8 +1455,8 @@ func TestChannelInboxOverflow(t *testing.T) {
 					t.Fatalf("message %d: %s", i, m.Payload)
 				}
 			}
-			if len(sub.C()) != 0 {
-				t.Fatalf("%d more messages than the inbox holds", len(sub.C()))
+			if buffered(t, sub) != 0 {
+				t.Fatalf("%d more messages than the inbox holds", buffered(t, sub))
 			}
 			n := 0
 			for _, st := range h.statuses() {

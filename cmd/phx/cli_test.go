@@ -183,8 +183,61 @@ func TestListenReportsReconnect(t *testing.T) {
 func TestListenVerboseFrames(t *testing.T) {
 	t.Parallel()
 	srv := demoServer(t)
-	c := start(t, "listen", "-v", srv.URL(), "echo:x")
-	c.stderr.wait(t, `< ["1", "1", "echo:x", "phx_reply", {"response":{},"status":"ok"}]`)
+	c := start(t, "listen", "-v", "-params", `{"token":"j0in-s3cret"}`, "-socket", "user_token=s0ck-s3cret", srv.URL(), "echo:x")
+	c.stderr.wait(t, `> ["1","1","echo:x","phx_join",{"token":"REDACTED"}]`)
+	c.stderr.wait(t, `< ["1","1","echo:x","phx_reply",{"response":{},"status":"ok"}]`)
+	c.stop()
+	c.exit(t) // 0, or 130 when the stop came before Join returned
+	if out := c.stderr.String(); strings.Contains(out, "s3cret") {
+		t.Fatalf("stderr:\n%s", out)
+	}
+}
+
+func TestListenLogLevel(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "listen", "-log-level", "info", srv.URL(), "room:lobby")
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	srv.Conns()[0].Drop()
+	c.stderr.wait(t, `level=INFO msg="phx: disconnected" err.code=1006`)
+	c.stderr.wait(t, `level=INFO msg="phx: reconnecting" attempt=1`)
+	c.stderr.wait(t, `level=INFO msg="phx: connected" url=ws://`)
+	c.stderr.wait(t, `level=INFO msg="phx: joined" topic=room:lobby`)
+	c.stop()
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if out := c.stderr.String(); strings.Contains(out, "phx listen: joined") {
+		t.Fatalf("status lines beside the records:\n%s", out)
+	}
+}
+
+func TestPushLogLevelDebug(t *testing.T) {
+	t.Parallel()
+	srv := demoServer(t)
+	c := start(t, "push", "-log-level", "debug", "-params", "password=p4ss-s3cret", "-token", "t0k-s3cret", srv.URL(), "echo:d", "hi", `{"api_key":"k3y-s3cret"}`)
+	if code := c.exit(t); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	out := c.stderr.String()
+	for _, want := range []string{
+		`level=INFO msg="phx: connected"`,
+		`level=DEBUG msg="phx: frame" dir=sent topic=echo:d event=phx_join join_ref=1 ref=1`,
+		`payload="{\"password\":\"REDACTED\"}"`,
+		`level=DEBUG msg="phx: frame" dir=sent topic=echo:d event=hi`,
+		`level=DEBUG msg="phx: frame" dir=received topic=echo:d event=phx_reply`,
+		`level=INFO msg="phx: channel ended" topic=echo:d err="phx: channel left"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in stderr:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Fatalf("a secret in stderr:\n%s", out)
+	}
+	if c := start(t, "push", "-log-level", "loud", srv.URL(), "echo:d", "hi"); c.exit(t) != exitUsage {
+		t.Fatal("a bad -log-level is not a usage error")
+	}
 }
 
 func TestPushOutcomes(t *testing.T) {
@@ -254,7 +307,22 @@ func TestPushInterrupted(t *testing.T) {
 // no timeout is waited for.
 func TestPushNoReply(t *testing.T) {
 	t.Parallel()
-	srv := demoServer(t)
+	// The room records what it was pushed: once the command has exited its
+	// connection may be gone from srv.Conns, so Received cannot tell.
+	got := make(chan json.RawMessage, 1)
+	cfg := phxtest.DemoConfig()
+	cfg.Channels["room:*"] = phxtest.HandlerFuncs{
+		InFunc: func(_ context.Context, _ *phxtest.Channel, in phxtest.Inbound) phxtest.Result {
+			if in.Event == "noreply" {
+				select {
+				case got <- in.Payload:
+				default:
+				}
+			}
+			return phxtest.NoReply()
+		},
+	}
+	srv := phxtest.NewServer(t, cfg)
 	begun := time.Now()
 	c := start(t, "push", "-no-reply", "-timeout", "1m", srv.URL(), "room:lobby", "noreply", `{"n":1}`)
 	if code := c.exit(t); code != exitOK {
@@ -266,8 +334,15 @@ func TestPushNoReply(t *testing.T) {
 	if c.stdout.String() != "" {
 		t.Errorf("stdout %q", c.stdout.String())
 	}
-	if err := srv.Wait(t.Context(), func() bool { return received(srv, "noreply") }); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	select {
+	case p := <-got:
+		if string(p) != `{"n":1}` {
+			t.Errorf("the server got payload %s", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("the server did not get the push")
 	}
 }
 
@@ -346,17 +421,26 @@ func TestPresenceTable(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	t.Parallel()
+	for _, speed := range []string{"50", "0"} {
+		t.Run("speed"+speed, func(t *testing.T) {
+			t.Parallel()
+			testDemo(t, speed)
+		})
+	}
+}
+
+func testDemo(t *testing.T, speed string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	var out, errs strings.Builder
 	started := time.Now()
-	// speed 50: the ten-second story in about 0.2 s, pauses included.
-	code := run(ctx, []string{"demo", "-speed", "50"}, nil, &out, &errs)
+	code := run(ctx, []string{"demo", "-speed", speed}, nil, &out, &errs)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr %s\nstdout:\n%s", code, errs.String(), out.String())
 	}
-	if d := time.Since(started); d < 190*time.Millisecond {
-		t.Errorf("took %v, less than its paced 0.2 s", d)
+	// speed 50: the 13.5-second story in about 0.27 s, pauses included.
+	if d := time.Since(started); speed == "50" && d < 265*time.Millisecond {
+		t.Errorf("took %v, less than its paced 0.27 s", d)
 	}
 	for _, want := range []string{
 		"ann       join room:lobby → ok",
@@ -368,11 +452,43 @@ func TestDemo(t *testing.T) {
 		"presence  - bob",
 		"presence  - cy",
 		"broadcast broadcast_from",
-		"present now: you, ann, bob",
+		// dee's managed client: pushes queued while refused, sent once joined
+		"dee       connection refused (HTTP 403)",
+		"dee       QueuedPushes: 2 waiting for room:lobby; PushQueued(offline-1): true",
+		"dee       joined room:lobby by itself → ok",
+		"presence  + dee (watch)",
+		"broadcast new_msg {\"body\":\"written offline\",\"user\":\"dee\"}",
+		// an unanswered push: timeout, countdown, drop
+		"dee       push noreply: no reply in time (attempt 1); will retry at ",
+		"dee       RetryIn: noreply is sent again in ",
+		"dee       DropPush(unanswered): 1 dropped",
+		"dee       push noreply cancelled",
+		"dee       PushWaiting(room:lobby): false",
+		"present now: you, ann, bob, dee",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// The queued pushes went out in the order they were sent, each before
+	// the unanswered one was sent.
+	order := []string{
+		"dee       send new_msg {\"body\":\"written offline\"",
+		"dee       send new_msg {\"body\":\"also offline, sent second\"",
+		"dee       push new_msg {\"body\":\"written offline\",\"user\":\"dee\"} → ok {}",
+		"dee       push new_msg {\"body\":\"also offline, sent second\",\"user\":\"dee\"} → ok {}",
+		"dee       send noreply {}",
+	}
+	last := -1
+	for _, line := range order {
+		i := strings.Index(out.String(), line)
+		if i <= last {
+			t.Errorf("%q is missing or out of order:\n%s", line, out.String())
+		}
+		last = max(last, i)
+	}
+	if strings.Contains(out.String(), "bad") || strings.Contains(out.String(), "fresh") {
+		t.Errorf("a token is in the output:\n%s", out.String())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,6 +54,9 @@ type connFlags struct {
 	token   string
 	timeout time.Duration
 	verbose bool
+	// logLevel and log: the socket's own records on stderr (observe.go).
+	logLevel logLevel
+	log      *slog.Logger
 }
 
 // check refuses flag values no command can use.
@@ -68,7 +72,8 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.socket, "socket", "socket connect parameter k=v, sent in the query string (repeatable; the URL's own query works too)")
 	fs.StringVar(&c.token, "token", "", "auth token, sent in Sec-WebSocket-Protocol as Phoenix 1.8 expects (for a token in the query use -socket token=T)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "join and push timeout")
-	fs.BoolVar(&c.verbose, "v", false, "print every frame received to stderr (the client has no tap on the frames it sends)")
+	fs.BoolVar(&c.verbose, "v", false, "print every frame sent (> ...) and received (< ...) to stderr, secrets redacted")
+	fs.Var(&c.logLevel, "log-level", "report the socket through slog text records on stderr instead of status lines: debug (every frame too), info, warn, error or off")
 }
 
 // jsonParams is a JSON object built from JSON text or k=v pairs.
@@ -218,6 +223,7 @@ func connect(ctx context.Context, rawURL string, c *connFlags, cfg phx.Config) (
 	cfg.Params = c.socket.v
 	cfg.AuthToken = c.token
 	cfg.Timeout = c.timeout
+	cfg.Logger = c.log
 	handshakeTimeout(&cfg, c.timeout)
 	sock, release, err = dialSocket(ctx, ep, &cfg)
 	switch {
@@ -412,22 +418,6 @@ func disconnected(e phx.Disconnected) string {
 		s += ": " + e.Err.Error()
 	}
 	return s
-}
-
-// frameLine renders a received message for -v, in the V2 array layout.
-func frameLine(m phx.Message) string {
-	payload := string(m.Payload)
-	if m.Binary {
-		payload = fmt.Sprintf("<%d bytes binary>", len(m.Payload))
-	}
-	return fmt.Sprintf("< [%s, %s, %q, %q, %s]", jsonRef(m.JoinRef), jsonRef(m.Ref), m.Topic, m.Event, payload)
-}
-
-func jsonRef(r string) string {
-	if r == "" {
-		return "null"
-	}
-	return fmt.Sprintf("%q", r)
 }
 
 // payloadJSON is a payload ready to embed in a JSON line: binary payloads

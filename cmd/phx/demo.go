@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/managed"
 	"github.com/phxgo/phxgo/phx/phxtest"
 	"github.com/phxgo/phxgo/presence"
 )
@@ -19,10 +22,14 @@ const demoUsage = `usage: phx demo [-speed X] [-addr host:port]
 
 Starts the Phoenix-compatible dev server of 'phx serve' in this process and
 three simulated users, ann, bob and cy, who join room:lobby, chat, come and
-go. You join the room too and see, in about ten seconds: joins with their
-replies, pushes with replies (ok and error), broadcasts, and presence
-changes, as the library delivers them. Everything goes through phxgo's public
-API, as in your own program. Exits 0 when the story is over.
+go. You join the room too and see joins with their replies, pushes with
+replies (ok and error), broadcasts, and presence changes, as the library
+delivers them. Then dee, driven by a managed.Client, writes while the server
+refuses its token: the pushes wait in the client's queue and go out in order
+once it connects and joins by itself; a push the server never answers times
+out, counts down to its retry and is dropped. Everything goes through
+phxgo's public API, as in your own program. Exits 0 when the story is over,
+in about fourteen seconds.
 `
 
 // demo is the state of one run; a single goroutine drives it, so the output
@@ -41,6 +48,11 @@ type demo struct {
 	users   map[string]*demoUser
 	seen    int // broadcasts seen
 	pushes  int
+
+	dee        *managed.Client
+	deeEvents  <-chan managed.Event // nil until dee starts
+	deeRefused atomic.Bool          // the server refuses dee's token while set
+	refusals   int                  // dee's refused connection attempts
 }
 
 type demoUser struct {
@@ -50,7 +62,7 @@ type demoUser struct {
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", demoUsage)
-	speed := fs.Float64("speed", 1, "pace: 1 takes about ten seconds, 10 is ten times faster, 0 does not pause")
+	speed := fs.Float64("speed", 1, "pace: 1 takes about fourteen seconds, 10 is ten times faster, 0 does not pause")
 	addr := fs.String("addr", "127.0.0.1:0", "server listen address (connect 'phx listen' to it while the demo runs)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagError(fs, err, stdout, stderr)
@@ -116,6 +128,12 @@ func (d *demo) story() error {
 		{8.0, func() error { return d.drop("cy") }},
 		{9.0, func() error { return d.rejoin("bob") }},
 		{9.5, func() error { return d.chat("bob", "back again") }},
+		{10.0, d.deeOffline},
+		{11.0, d.deeOnline},
+		{11.5, d.deeNoReply},
+		{12.5, d.deeCountdown},
+		{13.0, d.deeCountdown},
+		{13.5, d.deeDrop},
 	}
 	for _, s := range steps {
 		if err := d.waitUntil(s.at); err != nil {
@@ -230,6 +248,9 @@ func (d *demo) closeAll() {
 	for _, u := range d.users {
 		_ = u.sock.Close()
 	}
+	if d.dee != nil {
+		_ = d.dee.Close()
+	}
 }
 
 // waitUntil paces the story, printing what you receive meanwhile.
@@ -256,16 +277,23 @@ func (d *demo) waitUntil(at float64) error {
 			if _, err := d.observe(m); err != nil {
 				return err
 			}
+		case ev, ok := <-d.deeEvents:
+			if !ok {
+				return errors.New("dee's event stream ended")
+			}
+			d.observeDee(ev)
 		}
 	}
 }
 
-// until prints what you receive until an event satisfies want, so that each
-// step's effect is shown right after the step.
-func (d *demo) until(want func(presence.Event) bool) error {
+// until prints what you and dee receive until every one of wants has been
+// satisfied by an event, so that each step's effects are shown right after
+// the step, whatever order they arrive in.
+func (d *demo) until(wants ...func(presence.Event) bool) error {
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
-	for {
+	for len(wants) > 0 {
+		var evs []presence.Event
 		select {
 		case <-d.ctx.Done():
 			return d.ctx.Err()
@@ -275,23 +303,28 @@ func (d *demo) until(want func(presence.Event) bool) error {
 			if !ok {
 				return fmt.Errorf("your subscription ended: %v", d.watch.Err())
 			}
-			evs, err := d.observe(m)
-			if err != nil {
+			var err error
+			if evs, err = d.observe(m); err != nil {
 				return err
 			}
-			for _, ev := range evs {
-				if want(ev) {
-					return nil
-				}
+		case ev, ok := <-d.deeEvents:
+			if !ok {
+				return errors.New("dee's event stream ended")
 			}
+			d.observeDee(ev)
+			evs = []presence.Event{deeEvent{ev: ev}}
+		}
+		for _, ev := range evs {
+			wants = slices.DeleteFunc(wants, func(want func(presence.Event) bool) bool { return want(ev) })
 		}
 	}
+	return nil
 }
 
 // broadcastEvent stands for a broadcast in until's predicates.
 type broadcastEvent struct {
 	presence.Event
-	name string
+	name, body string
 }
 
 func broadcastOf(event string) func(presence.Event) bool {
@@ -340,7 +373,9 @@ func (d *demo) observe(m phx.Message) ([]presence.Event, error) {
 	}
 	d.seen++
 	d.say("broadcast", "%s %s", m.Event, m.Payload)
-	return []presence.Event{broadcastEvent{name: m.Event}}, nil
+	var msg struct{ Body string }
+	_ = json.Unmarshal(m.Payload, &msg) // a payload without a body matches no body
+	return []presence.Event{broadcastEvent{name: m.Event, body: msg.Body}}, nil
 }
 
 func device(m presence.Meta) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -124,21 +123,13 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// A listener is long-running: it reconnects after a normal close too.
+	cf.log = cf.logger(stderr)
 	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
 	defer release()
-	var frames <-chan phx.Message
-	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
-			logf("%v", err)
-			return exitLost
-		}
-		frames = sub.C()
-	}
 
 	items := make(chan listItem)
 	done := make(chan struct{})
@@ -148,6 +139,12 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = sock.Close()
 		wg.Wait()
 	}()
+	if cf.verbose {
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
+			logf("%v", err)
+			return exitLost
+		}
+	}
 
 	var topics []string // in the order given, each once: a topic joins once per socket
 	for _, t := range pos[1:] {
@@ -206,15 +203,9 @@ func listen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					return exitFailure
 				}
 			}
-			if line := sl.line(st); line != "" {
+			if line := sl.line(st); line != "" && !cf.logLevel.set { // else the socket logs it (or nobody: off)
 				out.status("%s", line)
 			}
-		case m, ok := <-frames:
-			if !ok {
-				frames = nil
-				continue
-			}
-			fmt.Fprintln(stderr, frameLine(m))
 		case it := <-items:
 			if it.end {
 				out.warn("%s: subscription ended: %v", it.topic, it.err)

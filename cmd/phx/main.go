@@ -6,7 +6,7 @@
 //	phx presence URL TOPIC                follow a topic's presence list
 //	phx bench URL                         load-test a server: sockets, channels, pushes
 //	phx serve [-addr 127.0.0.1:4000]      a Phoenix-compatible dev server with demo channels
-//	phx demo                              the dev server and three simulated users, in ten seconds
+//	phx demo                              the dev server, three simulated users and a managed client
 //	phx version                           the module version and VCS revision
 //
 // Each command has -h. It uses only phxgo's public API.
@@ -33,7 +33,7 @@ var commands = [][2]string{
 	{"presence URL TOPIC", "follow a topic's presence list (a live table on a terminal)"},
 	{"bench    URL", "load-test a server: sockets, channels, pushes, latency histograms"},
 	{"serve", "run a Phoenix-compatible dev server with demo channels"},
-	{"demo", "the dev server and three simulated users, in about ten seconds"},
+	{"demo", "the dev server, simulated users and a managed client (about 14 s)"},
 	{"version", "print the module version and VCS revision"},
 	{"help     [COMMAND]", "this list, or a command's help"},
 }

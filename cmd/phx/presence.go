@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -86,21 +87,23 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	topic := pos[1]
 
+	cf.log = cf.logger(stderr)
 	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{ReconnectOnNormalClose: true})
 	if err != nil {
 		logf("%v", err)
 		return code
 	}
 	defer release()
-	defer sock.Close()
-	var frames <-chan phx.Message
-	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
+	var wg sync.WaitGroup
+	defer func() {
+		_ = sock.Close() // ends the frame tap, then its printer
+		wg.Wait()
+	}()
+	if cf.verbose && !table { // frames would break the redrawn table
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
 			logf("%v", err)
 			return exitLost
 		}
-		frames = sub.C()
 	}
 	ch := sock.Channel(topic, params)
 	sub, err := ch.Subscribe(ctx, phx.Events(presence.DefaultStateEvent, presence.DefaultDiffEvent))
@@ -147,16 +150,8 @@ func presenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			if table {
 				tv.status = line
 				tv.draw(machine)
-			} else {
+			} else if !cf.logLevel.set { // else the socket logs it (or nobody: off)
 				out.status("%s", line)
-			}
-		case m, ok := <-frames:
-			if !ok {
-				frames = nil
-				continue
-			}
-			if !table { // frames would break the redrawn table
-				fmt.Fprintln(stderr, frameLine(m))
 			}
 		case m, ok := <-sub.C():
 			if !ok {

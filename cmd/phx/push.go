@@ -109,6 +109,7 @@ func push(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	topic := pos[1]
 
+	cf.log = cf.logger(stderr)
 	sock, release, code, err := connect(ctx, pos[0], &cf, phx.Config{})
 	if err != nil {
 		out.errorf("%v", err)
@@ -121,18 +122,10 @@ func push(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		wg.Wait()
 	}()
 	if cf.verbose {
-		sub, err := sock.Subscribe(ctx)
-		if err != nil {
+		if err := printFrames(ctx, sock, stderr, &wg); err != nil {
 			out.errorf("%v", err)
 			return exitLost
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range sub.C() {
-				fmt.Fprintln(stderr, frameLine(m))
-			}
-		}()
 	}
 	// The socket-wide stream sees a phx_error before the channel fails its
 	// pushes, so after a push ends with ErrDisconnected it tells a channel
