@@ -189,7 +189,9 @@ func blaster(b *testing.B, size int) string {
 	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket"
 }
 
-func benchReceive(b *testing.B, size int) {
+// benchReceive receives b.N broadcasts of size bytes; with lend, through a
+// subscription with lent payloads taken with Next.
+func benchReceive(b *testing.B, size int, lend bool) {
 	url := blaster(b, size)
 	ctx := context.Background()
 	sock, err := phx.Connect(ctx, url, &phx.Config{HeartbeatInterval: -1})
@@ -198,7 +200,11 @@ func benchReceive(b *testing.B, size int) {
 	}
 	defer sock.Close()
 	ch := sock.Channel("room:blast", nil)
-	sub := mustSub(b, ch, phx.WithBuffer(4096), phx.WithOverflow(phx.Block), phx.Events("blast"))
+	opts := []phx.SubscribeOption{phx.WithBuffer(4096), phx.WithOverflow(phx.Block), phx.Events("blast")}
+	if lend {
+		opts = append(opts, phx.Lend())
+	}
+	sub := mustSub(b, ch, opts...)
 	if _, err := ch.Join(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +215,13 @@ func benchReceive(b *testing.B, size int) {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {
-		<-sub.C()
+		if lend {
+			if _, err := sub.Next(ctx); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			<-sub.C()
+		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
@@ -261,14 +273,16 @@ func benchReceiveRaw(b *testing.B, size int, decode bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-func BenchmarkReceive100B(b *testing.B) { benchReceive(b, 100-len(`{"i":1,"data":""}`)) }
+func BenchmarkReceive100B(b *testing.B)     { benchReceive(b, 100-len(`{"i":1,"data":""}`), false) }
+func BenchmarkReceive100BLent(b *testing.B) { benchReceive(b, 100-len(`{"i":1,"data":""}`), true) }
 func BenchmarkReceive100BRawFloor(b *testing.B) {
 	benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), false)
 }
 func BenchmarkReceive100BRawWireDecode(b *testing.B) {
 	benchReceiveRaw(b, 100-len(`{"i":1,"data":""}`), true)
 }
-func BenchmarkReceive4KB(b *testing.B)         { benchReceive(b, 4096) }
+func BenchmarkReceive4KB(b *testing.B)         { benchReceive(b, 4096, false) }
+func BenchmarkReceive4KBLent(b *testing.B)     { benchReceive(b, 4096, true) }
 func BenchmarkReceive4KBRawFloor(b *testing.B) { benchReceiveRaw(b, 4096, false) }
 
 // BenchmarkPush64InFlight: 64 goroutines pushing to phxtest's echo at once;

@@ -73,7 +73,8 @@ func (supersedeReq) isChanMsg() {}
 type inItem struct {
 	h        *connHandle
 	m        wire.Message
-	answered bool // a reply handled ahead of its turn (answerAhead)
+	lent     *frameBuf // the reusable buffer m aliases, or nil (see fanout.deliver)
+	answered bool      // a reply handled ahead of its turn (answerAhead)
 }
 
 // chanMailbox bounds the requests waiting for a channel actor. Each caller
@@ -131,6 +132,7 @@ type chanActor struct {
 	joinRef    string
 	joinPush   *push
 	f          fanout    // the subscriptions
+	lent       *frameBuf // the reusable buffer of the frame being handled
 	seen       uint64    // frames taken from the inbox so far
 	leaveMark  uint64    // seen when the channel started leaving
 	b          *chanBusy // nil while the channel has nothing in flight

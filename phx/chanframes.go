@@ -30,7 +30,13 @@ func (ca *chanActor) pump() {
 			if it.answered || it.h != ca.view.h || ca.final != nil {
 				continue // answered ahead, or read on a connection that has gone
 			}
+			ca.lent = it.lent
 			ca.handleFrame(&it.m)
+			ca.lent = nil
+			if it.lent != nil {
+				it.lent.release() // the reader's hold: delivered
+				it.lent = nil
+			}
 			if ca.f.isHeld() && !ca.f.force {
 				// A message waits for its consumer: the rest waits with
 				// it, and the connection state taken above is applied
@@ -137,7 +143,7 @@ func (ca *chanActor) serverClose() {
 // deliver hands m to the channel's subscriptions.
 func (ca *chanActor) deliver(m *wire.Message) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	ca.f.deliver(msg)
+	ca.f.deliver(msg, ca.lent)
 }
 
 // answerAhead, called before a delivery waits for its consumer, resolves

@@ -253,7 +253,7 @@ type PushOption interface{ applyPush(*reqOpts) }
 type LeaveOption interface{ applyLeave(*reqOpts) }
 
 // SubscribeOption is an option of a subscription (Events, WithBuffer,
-// WithOverflow): Channel.Subscribe, Socket.Subscribe, Channel.Events,
+// WithOverflow, Lend): Channel.Subscribe, Socket.Subscribe, Channel.Events,
 // EventsAs and SubscribeAs.
 type SubscribeOption interface{ applySubscribe(*subOpts) }
 
@@ -265,6 +265,7 @@ type subOpts struct {
 	events   []string
 	buffer   int
 	overflow Overflow
+	lend     bool
 }
 
 // TimeoutOption is the option WithTimeout returns; it serves Join, Push,

@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ type connEvent struct {
 	h    *connHandle
 	kind connEvKind
 	msg  wire.Message
-	c    Conn // evOpen
+	lent *frameBuf // evFrame: the reusable buffer msg aliases (see readLent)
+	c    Conn      // evOpen
 	err  error
 }
 
@@ -245,8 +247,22 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 	// checks the payload: on two cores the check, the costliest step for
 	// large payloads, then runs beside the next read instead of before it.
 	deferCheck := ser == wire.V2
+	wc, canLend := c.(*wsConn)
+	canLend = canLend && deferCheck
 	for {
-		op, b, err := c.ReadMessage()
+		var (
+			op   wire.Opcode
+			b    []byte
+			err  error
+			lent *frameBuf
+		)
+		if canLend && a.s.nLend.Load() > 0 && !a.tapsOn.Load() {
+			lent = getFrameBuf()
+			op, lent.b, err = wc.readInto(lent.b)
+			b = lent.b
+		} else {
+			op, b, err = c.ReadMessage()
+		}
 		if err != nil {
 			if ctx.Err() == nil { // not torn down by the actor: tell it
 				h.cancel(&closeReq{})
@@ -254,7 +270,18 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 			}
 			return
 		}
-		a.s.onFrame(ctx, Received, op, b)
+		if lent != nil && (len(b) < minLent || a.s.frameTaps.Load() != nil || a.s.debugOn(ctx)) {
+			// A small frame costs less to copy than to lend; a tap or a
+			// log line may keep the frame.
+			b = bytes.Clone(b)
+			lent.release()
+			lent = nil
+		}
+		if lent != nil {
+			a.s.countFrame(Received, b) // no tap, no log: see above
+		} else {
+			a.s.onFrame(ctx, Received, op, b)
+		}
 		var m wire.Message
 		if deferCheck {
 			m, err = wire.DecodeEnvelope(op, b)
@@ -270,14 +297,35 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 			return
 		}
 		a.s.nReceived.Add(1)
+		if lent != nil && !lendable(&m) {
+			m.Payload = bytes.Clone(m.Payload)
+			lent.release()
+			lent = nil
+		}
 		if deferCheck && m.Event == wire.EventReply && a.routeDirect(h, &m) {
 			continue
 		}
 		h.inflight.Add(1)
-		if !a.sendEv(ctx, connEvent{h: h, kind: evFrame, msg: m}) {
+		if !a.sendEv(ctx, connEvent{h: h, kind: evFrame, msg: m, lent: lent}) {
 			return
 		}
 	}
+}
+
+// minLent is the smallest frame lent (see Lend). Below it, a copy into a
+// fresh allocation costs less than the buffer's round trip through the
+// pool between the consumer's goroutine and the reader's.
+const minLent = 1024
+
+// lendable: m may stay in a reusable buffer, as only a channel's
+// subscriptions see it. Replies, phx_error and phx_close are kept by the
+// channel or handed to callers, and the phoenix topic is the socket's.
+func lendable(m *wire.Message) bool {
+	switch m.Event {
+	case wire.EventReply, wire.EventError, wire.EventClose:
+		return false
+	}
+	return m.Topic != wire.TopicPhoenix
 }
 
 // dialOnce runs the transport's Dial bounded by DialTimeout: without a

@@ -68,3 +68,12 @@ func buffered(t testing.TB, sub *Subscription) int {
 	}
 	return <-r
 }
+
+// LeaseOf is the reusable buffer a lent message's payload is in, nil for
+// an owned payload.
+func LeaseOf(m Message) any {
+	if m.lease == nil {
+		return nil
+	}
+	return m.lease
+}

@@ -1,6 +1,8 @@
 package phx
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"time"
 )
@@ -192,10 +194,29 @@ func (f *fanout) unhold(sub *Subscription) {
 func (f *fanout) isHeld() bool { return f.w != nil && len(f.w.held) > 0 }
 
 // deliver hands m to every subscription that wants it under its policy.
-func (f *fanout) deliver(m Message) {
+// When m's payload is in the reusable buffer lent, a subscription with
+// lent payloads holds the buffer with its message, and the others share
+// one copy of the payload.
+func (f *fanout) deliver(m Message, lent *frameBuf) {
+	var owned json.RawMessage
 	for i := 0; i < len(f.subs); i++ {
 		sub := f.subs[i]
-		if sub.ended || !sub.wants(m.Event) || f.offer(sub, m) {
+		if sub.ended || !sub.wants(m.Event) {
+			continue
+		}
+		m := m
+		if lent != nil {
+			if sub.lend {
+				lent.hold()
+				m.lease = lent
+			} else {
+				if owned == nil {
+					owned = bytes.Clone(m.Payload)
+				}
+				m.Payload = owned
+			}
+		}
+		if f.offer(sub, m) {
 			continue
 		}
 		switch sub.overflow {

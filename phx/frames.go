@@ -18,17 +18,22 @@ import (
 // the frame taps and logs it at Debug. With no tap and Debug off it costs
 // a few atomic operations and the logger's level check.
 func (s *Socket) onFrame(ctx context.Context, dir Direction, op wire.Opcode, data []byte) {
-	if dir == Sent {
-		s.stats.sent.Add(1)
-		s.stats.bytesOut.Add(uint64(len(data)))
-	} else {
-		s.stats.bytesIn.Add(uint64(len(data)))
-	}
+	s.countFrame(dir, data)
 	if taps := s.frameTaps.Load(); taps != nil {
 		s.tapFrame(*taps, dir, op, data)
 	}
 	if s.debugOn(ctx) {
 		s.logFrame(ctx, dir, op, data)
+	}
+}
+
+// countFrame counts a frame in Stats.
+func (s *Socket) countFrame(dir Direction, data []byte) {
+	if dir == Sent {
+		s.stats.sent.Add(1)
+		s.stats.bytesOut.Add(uint64(len(data)))
+	} else {
+		s.stats.bytesIn.Add(uint64(len(data)))
 	}
 }
 

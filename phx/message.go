@@ -13,7 +13,9 @@ import (
 // Payload is read-only: every subscription that receives a message (those
 // of its channel and the socket-wide ones) gets the same bytes, without a
 // copy. The library never writes them or reuses them after delivery; a
-// receiver that wants to modify them copies first (bytes.Clone).
+// receiver that wants to modify them copies first (bytes.Clone). The
+// exception is a subscription made with Lend, whose payloads are valid
+// only until its consumer takes the next message.
 type Message struct {
 	Topic   string
 	Event   string
@@ -25,6 +27,8 @@ type Message struct {
 	JoinRef string
 	// Ref is the frame's ref; set only on replies in the socket-wide stream.
 	Ref string
+
+	lease *frameBuf // the reusable buffer a lent Payload is in (Lend)
 }
 
 // Decode decodes the JSON payload of m into a T.

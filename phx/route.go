@@ -212,7 +212,7 @@ func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 	if ca == nil {
 		a.s.nUnrouted.Add(1)
 	} else {
-		it := inItem{h: h, m: *m}
+		it := inItem{h: h, m: *m, lent: a.lent}
 		if v1Ctl {
 			it.m.JoinRef = m.Ref // the channel checks it as a join_ref
 		}

@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,6 +151,9 @@ type sockActor struct {
 	// *routeView) and whether there are socket-wide subscriptions.
 	direct sync.Map
 	tapsOn atomic.Bool
+	// lent is the reusable buffer of the frame being routed (see
+	// readLoop): the channel it is routed to takes it over.
+	lent *frameBuf
 
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
@@ -394,7 +398,15 @@ func (a *sockActor) handleEv(ev *connEvent) error {
 			}
 			ev.msg.Payload = p
 		}
+		if ev.lent != nil && len(a.taps) > 0 {
+			// The socket-wide subscriptions own their payloads.
+			ev.msg.Payload = bytes.Clone(ev.msg.Payload)
+			ev.lent.release()
+			ev.lent = nil
+		}
+		a.lent = ev.lent
 		a.handleFrame(ev.h, &ev.msg)
+		a.lent = nil
 	case evOpen:
 		a.onOpen(ev.h, ev.c)
 	case evClosed:

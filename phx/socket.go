@@ -57,6 +57,9 @@ type Socket struct {
 	nReceived, nStale, nUnrouted, nMalformed, nDropped, nOverflowed, nReconnects atomic.Uint64
 	stats                                                                        sockStats
 	nStatusDropped                                                               atomic.Uint64
+	// nLend counts the open subscriptions with lent payloads (Lend): while
+	// there are any, the reader reads frames into reusable buffers.
+	nLend atomic.Int32
 }
 
 // Connect dials endpoint ("ws://host:4000/socket"; http(s) is accepted and
@@ -272,6 +275,7 @@ func (s *Socket) newSub(topic string, opts []SubscribeOption) *Subscription {
 		overflow: o.overflow,
 		topic:    topic,
 		events:   o.events,
+		lend:     o.lend && topic != "",
 	}
 	return sub
 }

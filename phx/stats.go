@@ -159,5 +159,8 @@ func (sub *Subscription) taken() {
 	if !sub.counted && !sub.closed {
 		sub.counted = true
 		sub.s.stats.subs.Add(1)
+		if sub.lend {
+			sub.s.nLend.Add(1)
+		}
 	}
 }

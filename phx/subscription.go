@@ -30,11 +30,16 @@ type Subscription struct {
 	err     atomic.Pointer[error]
 	dropped atomic.Uint64
 	closing atomic.Bool // Close was called
+	lend    bool        // payloads lent (Lend)
 
 	s      *Socket
 	ca     *chanActor // the owner; nil for a socket-wide subscription (owned by the socket's tapper)
 	events []string   // nil: all
 	topic  string
+
+	// Owned by the consuming goroutine: the buffer of the lent message it
+	// took last, given back as it takes the next.
+	prev *frameBuf
 
 	// Owned by the owning actor.
 	ring      []Message // what C has no room for, oldest at head; released a while after it empties
@@ -106,6 +111,9 @@ func (sub *Subscription) finish(err error) {
 	sub.ring, sub.head, sub.n = nil, 0, 0
 	if sub.counted {
 		sub.s.stats.subs.Add(-1)
+		if sub.lend {
+			sub.s.nLend.Add(-1)
+		}
 	}
 	sub.err.Store(&err)
 	close(sub.c)
@@ -146,12 +154,51 @@ func (sub *Subscription) popBack() {
 	sub.ring[(int(sub.head)+int(sub.n))%len(sub.ring)] = Message{}
 }
 
+// Next waits for the next message. When the subscription has ended it
+// returns its Err (or ErrClosed after Close); when ctx is done, ctx.Err().
+// With Lend, it first gives back the message it returned last, whose
+// payload the socket may then reuse. Next and All are meant for one
+// consuming goroutine.
+func (sub *Subscription) Next(ctx context.Context) (Message, error) {
+	sub.giveBack()
+	select {
+	case m, ok := <-sub.c:
+		if !ok {
+			if err := sub.Err(); err != nil {
+				return Message{}, err
+			}
+			return Message{}, ErrClosed
+		}
+		sub.took(m)
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+}
+
+// took notes a lent message's buffer, given back at the next receive.
+func (sub *Subscription) took(m Message) {
+	if m.lease != nil {
+		sub.prev = m.lease
+	}
+}
+
+// giveBack lets go of the last lent message's buffer.
+func (sub *Subscription) giveBack() {
+	if fb := sub.prev; fb != nil {
+		sub.prev = nil
+		fb.release()
+	}
+}
+
 // All iterates over the subscription's messages until it ends or ctx is
 // done. The last pair, if any, carries the reason it ended (Err, or
-// ctx.Err()) with a zero Message. It does not Close the subscription.
+// ctx.Err()) with a zero Message. It does not Close the subscription. With
+// Lend, a message's payload is valid until the next step.
 func (sub *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		for {
+			sub.giveBack()
 			select {
 			case m, ok := <-sub.c:
 				if !ok {
@@ -160,6 +207,7 @@ func (sub *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
 					}
 					return
 				}
+				sub.took(m)
 				if !yield(m, nil) {
 					return
 				}
@@ -230,21 +278,15 @@ func SubscribeAs[T any](ctx context.Context, ch *Channel, opts ...SubscribeOptio
 // Next waits for the next message and decodes it. A payload that does not
 // decode returns the message with a *DecodeError; the subscription goes on.
 // When the subscription has ended it returns its Err (or ErrClosed after
-// Close); when ctx is done, ctx.Err().
+// Close); when ctx is done, ctx.Err(). With Lend, the message's Payload
+// is valid until the next Next; Value is the caller's.
 func (s *TypedSubscription[T]) Next(ctx context.Context) (Typed[T], error) {
-	select {
-	case m, ok := <-s.c:
-		if !ok {
-			if err := s.Err(); err != nil {
-				return Typed[T]{}, err
-			}
-			return Typed[T]{}, ErrClosed
-		}
-		v, err := Decode[T](m)
-		return Typed[T]{Message: m, Value: v}, err
-	case <-ctx.Done():
-		return Typed[T]{}, ctx.Err()
+	m, err := s.Subscription.Next(ctx)
+	if err != nil {
+		return Typed[T]{}, err
 	}
+	v, err := Decode[T](m)
+	return Typed[T]{Message: m, Value: v}, err
 }
 
 // All iterates like Subscription.All, decoding each payload; a payload that

@@ -88,7 +88,7 @@ func (t *tapper) Run(ctx context.Context) error {
 			case tapRemove:
 				t.f.discard(it.sub)
 			case tapMsg:
-				t.f.deliver(it.msg)
+				t.f.deliver(it.msg, nil)
 			}
 			*it = tapItem{}
 		}

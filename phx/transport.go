@@ -135,16 +135,29 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // exact-size copy: one allocation per message, and a delivered payload
 // (which aliases the frame) pins no more memory than its frame.
 func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
+	bp := readBufs.Get().(*[]byte)
+	op, buf, err := w.readInto((*bp)[:0])
+	var out []byte
+	if err == nil {
+		out = make([]byte, len(buf))
+		copy(out, buf)
+	}
+	if cap(buf) <= 1<<20 { // do not keep huge buffers around
+		*bp = buf[:0]
+		readBufs.Put(bp)
+	}
+	return op, out, err
+}
+
+// readInto reads the next frame into buf, grown as needed; it returns buf
+// with its length the frame's. gorilla's buffered reader reads a frame part
+// at least as large as its buffer straight into buf, so a large frame is
+// not copied on its way.
+func (w *wsConn) readInto(buf []byte) (wire.Opcode, []byte, error) {
 	op, r, err := w.c.NextReader()
 	if err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return 0, nil, &CloseError{Code: ce.Code, Reason: ce.Text}
-		}
-		return 0, nil, err
+		return 0, buf, wsReadErr(err)
 	}
-	bp := readBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -152,27 +165,20 @@ func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			break
+			return wire.Opcode(op), buf, nil
 		}
 		if err != nil {
-			if cap(buf) <= 1<<20 {
-				*bp = buf
-				readBufs.Put(bp)
-			}
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				return 0, nil, &CloseError{Code: ce.Code, Reason: ce.Text}
-			}
-			return 0, nil, err
+			return 0, buf, wsReadErr(err)
 		}
 	}
-	out := make([]byte, len(buf))
-	copy(out, buf)
-	if cap(buf) <= 1<<20 { // do not keep huge buffers around
-		*bp = buf
-		readBufs.Put(bp)
+}
+
+func wsReadErr(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: ce.Code, Reason: ce.Text}
 	}
-	return wire.Opcode(op), out, nil
+	return err
 }
 
 func (w *wsConn) WriteMessage(op wire.Opcode, data []byte, deadline time.Time) error {

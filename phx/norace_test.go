@@ -1,0 +1,5 @@
+//go:build !race
+
+package phx_test
+
+const raceOn = false
