@@ -178,14 +178,33 @@ func Unmarshal(data []byte, v any) bool {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false
 	}
-	p := planFor(rv.Type().Elem())
+	return decode(data, planFor(rv.Type().Elem()), rv.UnsafePointer())
+}
+
+// Into is Unmarshal for a *T known at compile time. Unlike Unmarshal it
+// does not make *v escape, so a T the caller keeps on its stack stays there:
+// on small payloads that saves an allocation as large as the decoding.
+func Into[T any](data []byte, v *T) bool {
+	if v == nil {
+		return false
+	}
+	return decode(data, planFor(reflect.TypeFor[T]()), unsafe.Pointer(v))
+}
+
+func decode(data []byte, p *plan, ptr unsafe.Pointer) bool {
 	d := decoder{data: data}
 	d.ws()
-	if !d.value(p, rv.UnsafePointer(), 0) {
+	if !d.value(p, ptr, 0) {
 		return false
 	}
 	d.ws()
 	return d.i == len(d.data)
+}
+
+// sliceHeader is the layout of every Go slice.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
 }
 
 type decoder struct {
@@ -225,7 +244,7 @@ func (d *decoder) value(p *plan, ptr unsafe.Pointer, depth int) bool {
 		case kPtr:
 			*(*unsafe.Pointer)(ptr) = nil
 		case kSlice:
-			reflect.NewAt(p.typ, ptr).Elem().SetZero()
+			*(*sliceHeader)(ptr) = sliceHeader{}
 		case kRaw:
 			m := (*json.RawMessage)(ptr)
 			*m = append((*m)[:0], "null"...)
@@ -290,9 +309,15 @@ func (d *decoder) value(p *plan, ptr unsafe.Pointer, depth int) bool {
 
 // slice mirrors encoding/json's array decoding, including its reuse of the
 // existing backing array: elements within the old capacity are decoded into
-// what is already there.
+// what is already there. It works on a heap copy of the slice header, put
+// back at the end, rather than through reflect.NewAt on ptr: that would make
+// the compiler move every value decoded by Into to the heap.
 func (d *decoder) slice(p *plan, ptr unsafe.Pointer, depth int) bool {
-	v := reflect.NewAt(p.typ, ptr).Elem()
+	h := (*sliceHeader)(ptr)
+	tmp := reflect.New(p.typ)
+	*(*sliceHeader)(tmp.UnsafePointer()) = *h
+	defer func() { *h = *(*sliceHeader)(tmp.UnsafePointer()) }()
+	v := tmp.Elem()
 	d.i++ // '['
 	d.ws()
 	n := 0

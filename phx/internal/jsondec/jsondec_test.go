@@ -274,6 +274,16 @@ func BenchmarkBlast(b *testing.B) {
 			}
 		}
 	})
+	b.Run("jsondec-Into", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(blastPayload)))
+		for b.Loop() {
+			var v blast
+			if !Into(blastPayload, &v) {
+				b.Fatal("fast path not taken")
+			}
+		}
+	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(blastPayload)))
