@@ -47,13 +47,14 @@ func Decode[T any](m Message) (T, error) {
 	if jsondec.Into(m.Payload, &v) {
 		return v, nil
 	}
-	// The fast path may have written part of v before giving up.
-	var zero T
-	v = zero
-	if err := json.Unmarshal(m.Payload, &v); err != nil {
-		return v, &DecodeError{Topic: m.Topic, Event: m.Event, Err: err}
+	// A fresh value: the fast path may have written part of v before giving
+	// up. A separate variable also keeps v off the heap (encoding/json makes
+	// what it is given escape).
+	var w T
+	if err := json.Unmarshal(m.Payload, &w); err != nil {
+		return w, &DecodeError{Topic: m.Topic, Event: m.Event, Err: err}
 	}
-	return v, nil
+	return w, nil
 }
 
 // Reply is a push's reply: its status and the raw response (JSON, or bytes
