@@ -306,3 +306,20 @@ func clashing() any {
 	})
 	return reflect.New(t).Interface()
 }
+
+// TestOwnsResult: nothing decoded may alias the input, whose buffer a lent
+// subscription reuses once the consumer moves on.
+func TestOwnsResult(t *testing.T) {
+	t.Parallel()
+	data := []byte(`{"s":"abc","raw":{"x":1},"strs":["def"],"in":{"a":"ghi"}}`)
+	var r rich
+	if !Unmarshal(data, &r) {
+		t.Fatal("fast path not taken")
+	}
+	for i := range data {
+		data[i] = '#'
+	}
+	if r.S != "abc" || string(r.Raw) != `{"x":1}` || r.Strs[0] != "def" || r.In.A != "ghi" {
+		t.Fatalf("result changed with its input: %+v", r)
+	}
+}
