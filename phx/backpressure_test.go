@@ -57,7 +57,21 @@ func blastRun(t *testing.T, cfg *phx.Config, n int, pause func(i int)) (time.Dur
 		pushed <- err
 	}()
 	got := 0
-	for m := range sub.C() {
+	// A message that never comes (lost across a reconnect) fails the run
+	// with the socket's figures instead of hanging it.
+	idle := time.NewTimer(time.Minute)
+	defer idle.Stop()
+	for {
+		var m phx.Message
+		select {
+		case m = <-sub.C():
+		case <-idle.C:
+			t.Fatalf("no message for a minute after %d of %d (stats %+v, state %v, sub err %v)", got, n, sock.Stats(), sock.State(), sub.Err())
+		}
+		idle.Reset(time.Minute)
+		if m.Event == "" {
+			break // closed
+		}
 		var v map[string]any
 		if err := json.Unmarshal(m.Payload, &v); err != nil {
 			t.Fatal(err)

@@ -19,7 +19,9 @@
 //
 // Each call takes its own options: JoinOption, PushOption and LeaveOption
 // (WithTimeout serves all three), SubscribeOption (Events, WithBuffer,
-// WithOverflow). Payload kinds are explicit: a Binary payload is a binary
+// WithOverflow, Lend). Payloads are owned by default; with Lend they are
+// lent until the consumer takes the next message with Next or All, and
+// large frames are read into reused buffers. Payload kinds are explicit: a Binary payload is a binary
 // frame, a plain []byte is JSON like any value, and ParamsFunc computes a
 // channel's join params before every rejoin.
 //

@@ -1,7 +1,9 @@
 package phx_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -304,4 +306,47 @@ func ExampleParamsFunc() {
 	fmt.Printf("%s\n", resp)
 	// Output:
 	// {"joined":"room:params","params":{"join":1}}
+}
+
+// A consumer that is done with each message before it takes the next
+// (it hashes, forwards or decodes it) lets the socket lend it payloads:
+// large frames are then read into buffers reused from message to message.
+// A payload kept past the next Next is copied first.
+func ExampleLend() {
+	srv := startDemo()
+	defer srv.Close()
+	ctx := context.Background()
+	sock, err := phx.Connect(ctx, srv.URL(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sock.Close()
+
+	ch := sock.Channel("room:lent", nil)
+	sub, err := ch.Subscribe(ctx, phx.Events("blast"), phx.Lend())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+	if _, err := ch.Join(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := ch.Push(ctx, "blast", map[string]int{"n": 3, "size": 4096}); err != nil {
+		log.Fatal(err)
+	}
+	var first json.RawMessage
+	total := 0
+	for i := 0; i < 3; i++ {
+		m, err := sub.Next(ctx) // gives back the message taken before
+		if err != nil {
+			log.Fatal(err)
+		}
+		if i == 0 {
+			first = bytes.Clone(m.Payload) // kept: copied
+		}
+		total += len(m.Payload)
+	}
+	fmt.Println(total, len(first))
+	// Output:
+	// 12339 4113
 }
