@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -257,9 +258,14 @@ func (a *sockActor) readLoop(ctx context.Context, h *connHandle, c Conn) {
 			lent *frameBuf
 		)
 		if canLend && a.s.nLend.Load() > 0 && !a.tapsOn.Load() {
-			lent = getFrameBuf()
-			op, lent.b, err = wc.readInto(lent.b)
-			b = lent.b
+			var r io.Reader
+			if op, r, err = wc.nextFrame(); err == nil {
+				// Taken once the frame has begun: a socket waiting for
+				// its next frame holds no buffer.
+				lent = getFrameBuf()
+				lent.b, err = readFrame(r, lent.b)
+				b = lent.b
+			}
 		} else {
 			op, b, err = c.ReadMessage()
 		}

@@ -133,10 +133,16 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 
 // ReadMessage reads a frame through a pooled scratch buffer and returns an
 // exact-size copy: one allocation per message, and a delivered payload
-// (which aliases the frame) pins no more memory than its frame.
+// (which aliases the frame) pins no more memory than its frame. The
+// scratch buffer is taken once a frame has begun: a socket waiting for
+// its next frame holds none.
 func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
+	op, r, err := w.nextFrame()
+	if err != nil {
+		return 0, nil, err
+	}
 	bp := readBufs.Get().(*[]byte)
-	op, buf, err := w.readInto((*bp)[:0])
+	buf, err := readFrame(r, (*bp)[:0])
 	var out []byte
 	if err == nil {
 		out = make([]byte, len(buf))
@@ -149,15 +155,20 @@ func (w *wsConn) ReadMessage() (wire.Opcode, []byte, error) {
 	return op, out, err
 }
 
-// readInto reads the next frame into buf, grown as needed; it returns buf
-// with its length the frame's. gorilla's buffered reader reads a frame part
-// at least as large as its buffer straight into buf, so a large frame is
-// not copied on its way.
-func (w *wsConn) readInto(buf []byte) (wire.Opcode, []byte, error) {
+// nextFrame waits for the next data frame.
+func (w *wsConn) nextFrame() (wire.Opcode, io.Reader, error) {
 	op, r, err := w.c.NextReader()
 	if err != nil {
-		return 0, buf, wsReadErr(err)
+		return 0, nil, wsReadErr(err)
 	}
+	return wire.Opcode(op), r, nil
+}
+
+// readFrame reads the rest of frame r into buf, grown as needed, and
+// returns buf with its length the frame's. gorilla's buffered reader reads
+// a frame part at least as large as its buffer straight into buf, so a
+// large frame is not copied on its way.
+func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -165,10 +176,10 @@ func (w *wsConn) readInto(buf []byte) (wire.Opcode, []byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return wire.Opcode(op), buf, nil
+			return buf, nil
 		}
 		if err != nil {
-			return 0, buf, wsReadErr(err)
+			return buf, wsReadErr(err)
 		}
 	}
 }
