@@ -28,32 +28,34 @@ type node struct {
 }
 
 type rich struct {
-	S      string          `json:"s"`
-	PS     *string         `json:"ps"`
-	I8     int8            `json:"i8"`
-	I16    int16           `json:"i16"`
-	I32    int32           `json:"i32"`
-	U      uint            `json:"u"`
-	U8     uint8           `json:"u8"`
-	U64    uint64          `json:"u64"`
-	F      float64         `json:"f"`
-	B      bool            `json:"b"`
-	Raw    json.RawMessage `json:"raw"`
-	PRaw   *json.RawMessage
-	In     inner    `json:"in"`
-	PIn    *inner   `json:"pin"`
-	Ins    []inner  `json:"ins"`
-	PIns   []*inner `json:"pins"`
-	Strs   []string `json:"strs"`
-	PP     **int    `json:"pp"`
-	Skip   int      `json:"-"`
-	Dash   int      `json:"-,"`
-	NoTag  int
-	Any    any            `json:"any"`
-	Map    map[string]int `json:"map"`
-	Bin    []byte         `json:"bin"`
-	Arr    [2]int         `json:"arr"`
-	Node   *node          `json:"node"`
+	S    string          `json:"s"`
+	PS   *string         `json:"ps"`
+	I8   int8            `json:"i8"`
+	I16  int16           `json:"i16"`
+	I32  int32           `json:"i32"`
+	U    uint            `json:"u"`
+	U8   uint8           `json:"u8"`
+	U64  uint64          `json:"u64"`
+	F    float64         `json:"f"`
+	B    bool            `json:"b"`
+	Raw  json.RawMessage `json:"raw"`
+	PRaw *json.RawMessage
+	In   inner    `json:"in"`
+	PIn  *inner   `json:"pin"`
+	Ins  []inner  `json:"ins"`
+	PIns []*inner `json:"pins"`
+	Strs []string `json:"strs"`
+	PP   **int    `json:"pp"`
+	Skip int      `json:"-"`
+	//lint:ignore SA5008 a field named "-" (encoding/json's "-," form) is what this case checks
+	Dash  int `json:"-,"`
+	NoTag int
+	Any   any            `json:"any"`
+	Map   map[string]int `json:"map"`
+	Bin   []byte         `json:"bin"`
+	Arr   [2]int         `json:"arr"`
+	Node  *node          `json:"node"`
+	//lint:ignore U1000 unexported fields are never decoded: this one checks it
 	hidden int
 }
 
