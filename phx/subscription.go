@@ -19,8 +19,10 @@ import (
 // then dropped and counted). Subscriptions survive rejoins and reconnects.
 // Messages arrive in the order the socket read them.
 //
-// Concurrency: all methods are safe for concurrent use. One goroutine
-// usually ranges over C.
+// Concurrency: all methods are safe for concurrent use, except that Next
+// and All are meant for one consuming goroutine (with Lend, each gives
+// back the message the previous one returned). One goroutine usually
+// ranges over C, or calls Next.
 //
 // An idle subscription costs a few hundred bytes whatever its buffer: C
 // holds two messages, and its owner keeps the rest of the buffer in a queue
