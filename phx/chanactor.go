@@ -132,7 +132,6 @@ type chanActor struct {
 	joinRef    string
 	joinPush   *push
 	f          fanout    // the subscriptions
-	lent       *frameBuf // the reusable buffer of the frame being handled
 	seen       uint64    // frames taken from the inbox so far
 	leaveMark  uint64    // seen when the channel started leaving
 	b          *chanBusy // nil while the channel has nothing in flight

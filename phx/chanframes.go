@@ -30,9 +30,7 @@ func (ca *chanActor) pump() {
 			if it.answered || it.h != ca.view.h || ca.final != nil {
 				continue // answered ahead, or read on a connection that has gone
 			}
-			ca.lent = it.lent
-			ca.handleFrame(&it.m)
-			ca.lent = nil
+			ca.handleFrame(&it.m, it.lent)
 			if it.lent != nil {
 				it.lent.release() // the reader's hold: delivered
 				it.lent = nil
@@ -98,7 +96,9 @@ func (ca *chanActor) opened() {
 	}
 }
 
-func (ca *chanActor) handleFrame(m *wire.Message) {
+// handleFrame handles one inbound frame; lent is the reusable buffer m's
+// payload is in, or nil.
+func (ca *chanActor) handleFrame(m *wire.Message, lent *frameBuf) {
 	if m.Event == wire.EventReply {
 		ca.handleReply(m)
 		return
@@ -123,7 +123,7 @@ func (ca *chanActor) handleFrame(m *wire.Message) {
 			return
 		}
 		if len(ca.f.subs) > 0 {
-			ca.deliver(m)
+			ca.deliver(m, lent)
 		}
 	}
 }
@@ -140,10 +140,11 @@ func (ca *chanActor) serverClose() {
 	}
 }
 
-// deliver hands m to the channel's subscriptions.
-func (ca *chanActor) deliver(m *wire.Message) {
+// deliver hands m, whose payload may be in the reusable buffer lent, to
+// the channel's subscriptions.
+func (ca *chanActor) deliver(m *wire.Message, lent *frameBuf) {
 	msg := Message{Topic: ca.ch.topic, Event: m.Event, Payload: m.Payload, Binary: m.Binary, JoinRef: ca.joinRef}
-	ca.f.deliver(msg, ca.lent)
+	ca.f.deliver(msg, lent)
 }
 
 // answerAhead, called before a delivery waits for its consumer, resolves

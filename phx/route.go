@@ -162,9 +162,12 @@ func (a *sockActor) routeDirect(h *connHandle, m *wire.Message) bool {
 // per overflow, which bring it to a state where it sends no more: so the
 // inbox stays within chanInbox plus the channel's pending pushes plus two,
 // whatever the server sends.
-func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
+//
+// lent is the reusable buffer m's payload is in (see readLoop), or nil:
+// the channel m is routed to takes it over.
+func (a *sockActor) handleFrame(h *connHandle, m *wire.Message, lent *frameBuf) {
 	if !a.routed {
-		if !a.route(h, m) {
+		if !a.route(h, m, lent) {
 			return // stalled before the channel took it
 		}
 		a.routed = true
@@ -178,7 +181,7 @@ func (a *sockActor) handleFrame(h *connHandle, m *wire.Message) {
 
 // route hands m to its channel, or handles it when it is the socket's own;
 // false when m must wait for room in its channel's inbox.
-func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
+func (a *sockActor) route(h *connHandle, m *wire.Message, lent *frameBuf) bool {
 	if m.Event == wire.EventReply {
 		a.proveHealthy()
 		if !h.proven.Load() {
@@ -212,7 +215,7 @@ func (a *sockActor) route(h *connHandle, m *wire.Message) bool {
 	if ca == nil {
 		a.s.nUnrouted.Add(1)
 	} else {
-		it := inItem{h: h, m: *m, lent: a.lent}
+		it := inItem{h: h, m: *m, lent: lent}
 		if v1Ctl {
 			it.m.JoinRef = m.Ref // the channel checks it as a join_ref
 		}

@@ -1,7 +1,6 @@
 package phx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -151,9 +150,6 @@ type sockActor struct {
 	// *routeView) and whether there are socket-wide subscriptions.
 	direct sync.Map
 	tapsOn atomic.Bool
-	// lent is the reusable buffer of the frame being routed (see
-	// readLoop): the channel it is routed to takes it over.
-	lent *frameBuf
 
 	chCtx    context.Context // the channel actors' context
 	chCancel context.CancelCauseFunc
@@ -348,13 +344,6 @@ func (a *sockActor) fire(d *deadline) {
 	}
 }
 
-// tapsChanged publishes whether there are socket-wide subscriptions.
-func (a *sockActor) tapsChanged() {
-	if on := len(a.taps) > 0; a.tapsOn.Load() != on {
-		a.tapsOn.Store(on)
-	}
-}
-
 func (a *sockActor) setState(st State) { a.s.state.Store(int32(st)) }
 
 func (a *sockActor) nextRef() string {
@@ -398,15 +387,8 @@ func (a *sockActor) handleEv(ev *connEvent) error {
 			}
 			ev.msg.Payload = p
 		}
-		if ev.lent != nil && len(a.taps) > 0 {
-			// The socket-wide subscriptions own their payloads.
-			ev.msg.Payload = bytes.Clone(ev.msg.Payload)
-			ev.lent.release()
-			ev.lent = nil
-		}
-		a.lent = ev.lent
-		a.handleFrame(ev.h, &ev.msg)
-		a.lent = nil
+		a.ownForTaps(ev)
+		a.handleFrame(ev.h, &ev.msg, ev.lent)
 	case evOpen:
 		a.onOpen(ev.h, ev.c)
 	case evClosed:

@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -187,4 +188,23 @@ func (a *sockActor) tap(m *wire.Message) {
 		}
 	}
 	a.tapSlow = true
+}
+
+// tapsChanged publishes whether there are socket-wide subscriptions.
+func (a *sockActor) tapsChanged() {
+	if on := len(a.taps) > 0; a.tapsOn.Load() != on {
+		a.tapsOn.Store(on)
+	}
+}
+
+// ownForTaps gives a frame read into a reusable buffer (see readLoop) a
+// payload of its own when socket-wide subscriptions will see it: they own
+// their payloads, and the buffer may be reused once its channel has
+// delivered it.
+func (a *sockActor) ownForTaps(ev *connEvent) {
+	if ev.lent != nil && len(a.taps) > 0 {
+		ev.msg.Payload = bytes.Clone(ev.msg.Payload)
+		ev.lent.release()
+		ev.lent = nil
+	}
 }
