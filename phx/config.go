@@ -304,30 +304,25 @@ func WithOverflow(p Overflow) SubscribeOption {
 }
 
 func (s *Socket) joinOpts(opts []JoinOption) reqOpts {
-	o := reqOpts{timeout: s.cfg.Timeout}
-	for _, op := range opts {
-		if op != nil {
-			op.applyJoin(&o)
-		}
-	}
-	return s.reqDefaults(o)
+	return collectOpts(s, opts, JoinOption.applyJoin)
 }
 
 func (s *Socket) pushOpts(opts []PushOption) reqOpts {
-	o := reqOpts{timeout: s.cfg.Timeout}
-	for _, op := range opts {
-		if op != nil {
-			op.applyPush(&o)
-		}
-	}
-	return s.reqDefaults(o)
+	return collectOpts(s, opts, PushOption.applyPush)
 }
 
 func (s *Socket) leaveOpts(opts []LeaveOption) reqOpts {
+	return collectOpts(s, opts, LeaveOption.applyLeave)
+}
+
+// collectOpts applies a call's options (nil ones skipped) over the
+// socket's defaults.
+func collectOpts[O comparable](s *Socket, opts []O, apply func(O, *reqOpts)) reqOpts {
 	o := reqOpts{timeout: s.cfg.Timeout}
+	var none O
 	for _, op := range opts {
-		if op != nil {
-			op.applyLeave(&o)
+		if op != none {
+			apply(op, &o)
 		}
 	}
 	return s.reqDefaults(o)
